@@ -1,0 +1,104 @@
+"""checkpoint.py - saving and loading checkpoints safely, and choosing the device.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
+`torch.load(..., weights_only=True)`: a checkpoint file can never run code. Every checkpoint says what it is
+(`kind`: "ddpm" or "classifier") and carries the config needed to rebuild its network, so loading one of the wrong
+kind, or one that does not fit the network asked for, is a clear error instead of a wall of state-dict keys.
+Writes are atomic (temporary file in the same folder, fsync, rename): an interrupted save leaves the old file intact.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+FORMAT = 1  # bumped when the layout of the dict changes
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, unreadable, of the wrong kind or does not fit the model."""
+
+
+def resolve_device(name="auto"):
+    """'auto' -> cuda if available, else cpu. Asking for cuda where there is none is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda was asked for, but PyTorch sees no CUDA device here (use --device cpu)")
+    if name not in ("cpu", "cuda"):
+        raise SystemExit(f"error: --device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def atomic_write(path, write):
+    """Call write(f) on a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save(obj, path):
+    """torch.save, atomically."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def load_checkpoint(path, kind):
+    """Load a checkpoint dict of the given kind ('ddpm' or 'classifier') on the CPU, with weights_only=True."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types here (pickle, zip, runtime); all mean "not a usable file"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict) or "kind" not in ckpt:
+        raise CheckpointError(f"{path}: not a checkpoint of this project (no 'kind' field)")
+    if ckpt["kind"] != kind:
+        raise CheckpointError(f"{path}: is a '{ckpt['kind']}' checkpoint, but a '{kind}' checkpoint is needed here")
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {ckpt.get('format')}, this code reads format {FORMAT}")
+    return ckpt
+
+
+def load_weights(model, state_dict, path="checkpoint"):
+    """load_state_dict with an error that says which shapes disagree, instead of PyTorch's long key dump."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}")
+        if wrong:
+            parts.append("shape mismatch " + "; ".join(wrong[:3]))
+        raise CheckpointError(f"{path}: weights do not fit the model: " + ", ".join(parts))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()})
+
+
+def load_ddpm(path, device="cpu", weights="ema"):
+    """Rebuild a trained DDPM: (UNet in eval mode with the EMA or raw weights, its Schedule, the checkpoint dict)."""
+    from ddpm import Schedule  # imported here: ddpm and unet need nothing from this module
+    from unet import UNet, UNetConfig
+
+    ckpt = load_checkpoint(path, "ddpm")
+    try:
+        model = UNet(UNetConfig(**ckpt["model_config"]))
+        schedule = Schedule(**ckpt["schedule"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its model config does not describe a UNet of this code ({e})") from None
+    load_weights(model, ckpt[weights], str(path))
+    return model.to(device).eval(), schedule.to(device), ckpt

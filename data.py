@@ -1,0 +1,274 @@
+"""data.py - MNIST and Fashion-MNIST from their IDX files, and the corruptions the paper applies to them.
+
+What is here
+  read_idx            a strict reader for the IDX format (gzip or raw): every way a file can be wrong gives a
+                      DataError naming the file and the fault, never a crash deep inside numpy
+  find_dataset_dir    where the files are looked for: --data-dir, else $DDPM_DATA_DIR, else ./data
+  load_dataset        images as float32 in [-1, 1], shape (N, 1, 28, 28), and int64 labels (N,)
+  download            fetch from the datasets' public mirrors, check the SHA-256 of the decompressed bytes, write
+                      atomically (`python data.py download mnist --data-dir data`)
+  corruptions         schedule_noise (the paper's "X% noise", section 3.1), remove_pixels (section 4.2),
+                      gaussian_noise (plain additive noise, section 4.3)
+
+Layout on disk: one folder per dataset under the data root, with the standard file names:
+    <root>/mnist/train-images-idx3-ubyte.gz   (or without .gz)   ... t10k-labels-idx1-ubyte.gz
+    <root>/fashion-mnist/...
+Fashion-MNIST is also found in /usr/share/datasets/fashion-mnist (Debian's `dataset-fashion-mnist` package).
+"""
+
+import argparse
+import gzip
+import hashlib
+import os
+import sys
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from checkpoint import atomic_write
+
+DATASETS = {"mnist": "mnist", "fashion": "fashion-mnist"}  # CLI name -> folder name
+SYSTEM_DIRS = {"fashion": [Path("/usr/share/datasets/fashion-mnist")]}
+FILES = {
+    ("train", "images"): "train-images-idx3-ubyte",
+    ("train", "labels"): "train-labels-idx1-ubyte",
+    ("test", "images"): "t10k-images-idx3-ubyte",
+    ("test", "labels"): "t10k-labels-idx1-ubyte",
+}
+# SHA-256 of the *decompressed* files (the .gz bytes differ between mirrors that recompress them)
+SHA256 = {
+    "mnist/train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "mnist/train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "mnist/t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "mnist/t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    "fashion-mnist/train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "fashion-mnist/train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "fashion-mnist/t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "fashion-mnist/t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+MIRRORS = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+}
+CLASS_NAMES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
+}
+
+
+class DataError(Exception):
+    """A dataset file is missing, truncated, corrupt or not what it claims to be."""
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The IDX format: 2 zero bytes, a type byte, a byte with the number of dimensions n, n big-endian uint32 sizes, data.
+# ----------------------------------------------------------------------------------------------------------------------
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_bytes(path):
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
+    return raw
+
+
+def parse_idx(data, name="<bytes>"):
+    """Parse IDX bytes into a numpy array, checking every field against the data's length."""
+    if len(data) < 4:
+        raise DataError(f"{name}: {len(data)} bytes is too short for an IDX header")
+    if data[0] != 0 or data[1] != 0:
+        raise DataError(f"{name}: not an IDX file (magic number starts {data[0]:#04x} {data[1]:#04x}, expected 0 0)")
+    if data[2] not in IDX_TYPES:
+        raise DataError(f"{name}: unknown IDX element type {data[2]:#04x}")
+    ndim = data[3]
+    if ndim == 0:
+        raise DataError(f"{name}: IDX header says 0 dimensions")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: truncated header ({len(data)} bytes, {ndim} dimensions need {header})")
+    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(IDX_TYPES[data[2]])
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "has trailing bytes"
+        raise DataError(f"{name}: {what}: header says {dims} of {dtype}, i.e. {expected} bytes, file has {len(data)}")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+
+
+def read_idx(path):
+    """Read an IDX file, gzip-compressed or raw, into a numpy array."""
+    return parse_idx(_read_bytes(path), str(path))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Finding and loading the datasets
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def data_root(data_dir=None):
+    """The data root: the --data-dir flag, else $DDPM_DATA_DIR, else ./data."""
+    return Path(data_dir or os.environ.get("DDPM_DATA_DIR") or "data")
+
+
+def _check_name(dataset):
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DATASETS)}")
+
+
+def _find_file(folder, stem):
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def find_dataset_dir(dataset, data_dir=None):
+    """The folder holding the dataset's four IDX files; a DataError listing the places tried if there is none."""
+    _check_name(dataset)
+    candidates = [data_root(data_dir) / DATASETS[dataset]] + SYSTEM_DIRS.get(dataset, [])
+    for folder in candidates:
+        if all(_find_file(folder, stem) for stem in FILES.values()):
+            return folder
+    tried = ", ".join(str(c) for c in candidates)
+    raise DataError(
+        f"{dataset}: IDX files not found (looked in {tried}). Pass --data-dir or set DDPM_DATA_DIR to a folder "
+        f"holding {DATASETS[dataset]}/, or fetch them with `python data.py download {dataset} --data-dir data`."
+    )
+
+
+def load_dataset(dataset, split="train", data_dir=None, limit=None):
+    """Images (N, 1, 28, 28) float32 in [-1, 1] and labels (N,) int64.
+
+    Pixels p in {0..255} map to p / 127.5 - 1, so the background is -1 and the strokes are near +1: the same
+    range as the N(0, I) noise the DDPM mixes in. limit keeps the first `limit` images.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = find_dataset_dir(dataset, data_dir)
+    img_path = _find_file(folder, FILES[(split, "images")])
+    lab_path = _find_file(folder, FILES[(split, "labels")])
+    images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{img_path}: expected a 3-d uint8 array of images, got {images.ndim}-d {images.dtype}")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise DataError(f"{lab_path}: expected a 1-d uint8 array of labels, got {labels.ndim}-d {labels.dtype}")
+    if len(images) != len(labels):
+        raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    x = torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0).unsqueeze(1)  # (N, 28, 28) -> (N, 1, 28, 28)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Download (never used by the tests)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def fetch_verified(urls, key, timeout=60):
+    """Try each URL in turn; return the decompressed bytes whose SHA-256 matches SHA256[key]."""
+    errors = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                raw = r.read()
+            data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        except (OSError, EOFError, zlib.error) as e:
+            errors.append(f"{url}: {e}")
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == SHA256[key]:
+            return data
+        errors.append(f"{url}: SHA-256 {digest} does not match the expected {SHA256[key]}")
+    raise DataError(f"{key}: no mirror gave a valid file:\n  " + "\n  ".join(errors))
+
+
+def download(dataset, data_dir=None, mirrors=None):
+    """Fetch the four files of `dataset` into <root>/<folder>/, gzip-compressed, skipping files already valid."""
+    _check_name(dataset)
+    folder_name = DATASETS[dataset]
+    folder = data_root(data_dir) / folder_name
+    for stem in FILES.values():
+        key = f"{folder_name}/{stem}"
+        have = _find_file(folder, stem)
+        if have is not None and hashlib.sha256(_read_bytes(have)).hexdigest() == SHA256[key]:
+            print(f"{have}: present, checksum ok")
+            continue
+        urls = [m + stem + ".gz" for m in (mirrors or MIRRORS[folder_name])]
+        data = fetch_verified(urls, key)
+        packed = gzip.compress(data, mtime=0)
+        atomic_write(folder / (stem + ".gz"), lambda f: f.write(packed))
+        print(f"{folder / (stem + '.gz')}: downloaded, checksum ok")
+    return folder
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Corruptions used by the paper
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def schedule_noise(x0, schedule, fraction, generator=None):
+    """The paper's "X% noise" (section 3.1): the schedule's own forward process at t = round(fraction * T),
+    x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps. Note that this also shrinks the image by
+    sqrt(alpha_bar_t), exactly as the chain expects. Returns (x_t, t)."""
+    t = schedule.t_of_fraction(fraction)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    return schedule.q_sample(x0, t, noise), t
+
+
+def remove_pixels(x0, fraction, generator=None):
+    """Remove a random `fraction` of the pixels of each image (section 4.2). Removed pixels are set to 0, the
+    middle of [-1, 1], which is neither background (-1) nor stroke (+1). Returns (corrupted, mask) with mask 1 where
+    the pixel was kept, 0 where it was removed; both (B, C, H, W)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"the fraction of pixels to remove must lie in [0, 1], got {fraction}")
+    u = torch.rand(x0.shape, generator=generator, device=x0.device)
+    mask = (u >= fraction).to(x0.dtype)
+    return x0 * mask, mask
+
+
+def gaussian_noise(x0, sigma, generator=None):
+    """Plain additive noise y = x0 + sigma * n, n ~ N(0, I), images in [-1, 1] (not clipped: clipping would make
+    the noise non-Gaussian at the background)."""
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    return x0 + sigma * torch.randn(x0.shape, generator=generator, device=x0.device)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Fetch or check MNIST / Fashion-MNIST.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("download", help="download from the public mirrors and verify checksums")
+    d.add_argument("dataset", choices=sorted(DATASETS))
+    d.add_argument("--data-dir", default=None, help="data root (default: $DDPM_DATA_DIR or ./data)")
+    c = sub.add_parser("check", help="load a dataset and print its size and label counts")
+    c.add_argument("dataset", choices=sorted(DATASETS))
+    c.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "download":
+            download(args.dataset, args.data_dir)
+        else:
+            for split in ("train", "test"):
+                x, y = load_dataset(args.dataset, split, args.data_dir)
+                print(f"{args.dataset} {split}: {tuple(x.shape)}, range [{x.min():.0f}, {x.max():.0f}], "
+                      f"label counts {torch.bincount(y, minlength=10).tolist()}")
+    except DataError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""sample.py - draw images from a trained DDPM checkpoint.
+
+    python sample.py --checkpoint checkpoints/mnist_class.pt --n 100 --out samples/mnist
+    python sample.py --checkpoint checkpoints/mnist_class.pt --class 7 --guidance 0 --sampler ddim --steps 50
+
+Writes <out>.png (a grid; for a class-conditional model without --class, row r holds digit r) and <out>.npz
+(`images` (N, 1, H, W) float32 in [-1, 1], `labels` (N,), -1 where there is none). The same --seed gives the same
+images on the same device.
+"""
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from checkpoint import CheckpointError, atomic_write, load_ddpm, resolve_device
+from ddpm import EpsFunction, ddim_sample_from, sample
+from viz import grid, save_png
+
+DEFAULT_GUIDANCE = 2.0  # w of classifier-free guidance: sharper, more typical digits than w = 0, still varied
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description="Sample images from a trained DDPM checkpoint.")
+    ap.add_argument("--checkpoint", required=True, help="a 'ddpm' checkpoint written by train.py")
+    ap.add_argument("--n", type=int, default=100, help="number of images (default 100)")
+    ap.add_argument("--class", dest="label", type=int, default=None,
+                    help="class to draw (class-conditional models); default: all classes in turn")
+    ap.add_argument("--guidance", type=float, default=None,
+                    help=f"classifier-free guidance weight w >= 0 (class-conditional models; default {DEFAULT_GUIDANCE})")
+    ap.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    ap.add_argument("--steps", type=int, default=50, help="DDIM steps (with --sampler ddim; default 50)")
+    ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--out", default="samples/samples", help="output path without extension (default samples/samples)")
+    return ap.parse_args(argv)
+
+
+def labels_for(args, num_classes):
+    """The label of each image, or None for an unconditional model; checks the flags against the model."""
+    if num_classes == 0:
+        if args.label is not None or args.guidance is not None:
+            raise SystemExit("error: this model is unconditional: --class and --guidance do not apply")
+        return None
+    if args.label is not None:
+        if not 0 <= args.label < num_classes:
+            raise SystemExit(f"error: --class must lie in 0..{num_classes - 1} for this model, got {args.label}")
+        return torch.full((args.n,), args.label, dtype=torch.long)
+    # every class in turn: n = 100 gives ten rows of ten, row r all class r
+    per = max(1, args.n // num_classes)
+    return (torch.arange(args.n) // per).clamp(max=num_classes - 1)
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.n < 1:
+        raise SystemExit(f"error: --n must be >= 1, got {args.n}")
+    if args.guidance is not None and args.guidance < 0:
+        raise SystemExit(f"error: --guidance must be >= 0, got {args.guidance}")
+    device = resolve_device(args.device)
+    try:
+        model, schedule, ckpt = load_ddpm(args.checkpoint, device)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    if model.config.cond_channels:
+        sys.exit("error: this model is conditioned on a corrupted image; use the experiments/fig6 or fig7 scripts")
+    if args.sampler == "ddim" and not 1 <= args.steps <= schedule.T:
+        sys.exit(f"error: --steps must lie in 1..{schedule.T}, got {args.steps}")
+    y = labels_for(args, model.config.num_classes)
+
+    g = torch.Generator(device=device).manual_seed(args.seed)
+    shape = (args.n, model.config.image_channels, 28, 28)
+    w = 0.0 if y is None else (DEFAULT_GUIDANCE if args.guidance is None else args.guidance)
+    eps_fn = EpsFunction(model, y=None if y is None else y.to(device), guidance=w, generator=g)
+    n_steps = schedule.T if args.sampler == "ddpm" else args.steps
+    with tqdm(total=n_steps, desc=f"sampling {args.n} images", unit="step") as bar:
+        if args.sampler == "ddpm":
+            x, _ = sample(eps_fn, schedule, shape, device=device, generator=g, progress=bar)
+        else:
+            x_T = torch.randn(shape, device=device, generator=g)
+            x, _ = ddim_sample_from(eps_fn, schedule, x_T, schedule.T, args.steps, eta=args.eta, generator=g,
+                                    progress=bar)
+
+    out = Path(args.out)
+    images = x.clamp(-1, 1).cpu().float().numpy()
+    labels = np.full(args.n, -1) if y is None else y.numpy()
+    ncol = max(1, args.n // model.config.num_classes) if (y is not None and args.label is None) else 10
+    save_png(out.with_suffix(".png"), grid(x.clamp(-1, 1), ncol=min(ncol, args.n)), scale=2)
+    buf = io.BytesIO()
+    np.savez(buf, images=images, labels=labels)
+    atomic_write(out.with_suffix(".npz"), lambda f: f.write(buf.getvalue()))
+    print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')} (checkpoint step {ckpt['step']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Shared test helpers: the project root on sys.path, tiny IDX datasets written to a temporary folder."""
+
+import gzip
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def idx_bytes(array, type_code=0x08):
+    """Encode a uint8 numpy array in the IDX format."""
+    header = bytes([0, 0, type_code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_tiny_dataset(root, folder="mnist", n_train=64, n_test=16, seed=0, compress=True):
+    """Random 28x28 'images' with a bright square whose position depends on the label, so there is something
+    to learn. Returns the dataset folder."""
+    rng = np.random.default_rng(seed)
+    d = Path(root) / folder
+    d.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+        for i, lab in enumerate(labels):
+            r, c = 4 + 2 * (lab // 5) * 5, 2 + 5 * (lab % 5)
+            images[i, r: r + 6, c: c + 4] = 255
+        for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
+            raw = idx_bytes(arr)
+            name = f"{split}-{kind}-ubyte"
+            if compress:
+                (d / (name + ".gz")).write_bytes(gzip.compress(raw))
+            else:
+                (d / name).write_bytes(raw)
+    return d
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    write_tiny_dataset(tmp_path / "data")
+    return tmp_path / "data"

@@ -1,0 +1,264 @@
+"""train.py - train every DDPM of the paper with one command line (Algorithm 1).
+
+    python train.py --dataset mnist --cond class --steps 2400 --out runs/mnist_class       # Figs. 1-4
+    python train.py --dataset fashion --cond none --out runs/fashion_uncond                 # Fig. 5
+    python train.py --cond image --corruption pixels --corruption-level 0.5 --out runs/impute   # Fig. 6
+    python train.py --cond image --corruption noise --corruption-level 0.3 --probabilistic --out runs/denoise  # Fig. 7
+    python train.py --resume runs/mnist_class/checkpoint.pt --steps 4000                   # continue, exactly
+
+What it writes in --out: checkpoint.pt (config, raw and EMA weights, optimizer, step, RNG states; written atomically
+every --ckpt-every steps and at the end) and log.csv (step, loss, seconds). A non-finite loss stops training with a
+message and leaves the last good checkpoint in place. Resuming continues the same batches, noise and timesteps that
+an uninterrupted run would have drawn.
+"""
+
+import argparse
+import copy
+import csv
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import data
+from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights, resolve_device
+from ddpm import Schedule, training_loss
+from unet import UNet, UNetConfig, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"  # mnist | fashion
+    cond: str = "class"  # none | class (classifier-free guidance) | image (corrupted image as an extra channel)
+    corruption: str = "pixels"  # for cond=image: pixels (remove a fraction) | noise (additive Gaussian)
+    corruption_level: float = 0.5  # fraction of pixels removed, or the noise sigma (images in [-1, 1])
+    probabilistic: bool = False  # section 3.3: keep the condition with probability 1 - exp(-d / tau)
+    tau: float = 1.0  # temperature of the probabilistic conditioning
+    width: int = 32  # UNet channels at full resolution
+    T: int = 200  # diffusion steps (the paper's)
+    schedule: str = "linear"  # linear (rescaled to T) | cosine
+    steps: int = 2400  # optimizer steps in total (about 30 min on a 2-core CPU at width 32)
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam learning rate, after a linear warm-up
+    warmup: int = 100  # warm-up steps
+    grad_clip: float = 1.0  # clip the gradient norm (0: off)
+    ema: float = 0.999  # decay of the exponential moving average of the weights used for sampling
+    p_uncond: float = 0.1  # cond=class: how often the label is replaced by the null class
+    seed: int = 0
+    limit: int = 0  # train on the first `limit` images only (0: all); for quick tests
+    ckpt_every: int = 200  # write a checkpoint every this many steps
+
+
+# fields that define the model or the data it learns; a resumed run may not change them
+FROZEN = ("dataset", "cond", "corruption", "corruption_level", "probabilistic", "tau", "width", "T", "schedule",
+          "batch_size", "lr", "warmup", "grad_clip", "ema", "p_uncond", "seed", "limit")
+
+
+def check_config(cfg):
+    """Reject out-of-range settings before any work is done."""
+    checks = [
+        (cfg.dataset in data.DATASETS, f"--dataset must be one of {sorted(data.DATASETS)}"),
+        (cfg.cond in ("none", "class", "image"), "--cond must be none, class or image"),
+        (cfg.corruption in ("pixels", "noise"), "--corruption must be pixels or noise"),
+        (cfg.corruption != "pixels" or 0 <= cfg.corruption_level <= 1, "--corruption-level for pixels is a fraction in [0, 1]"),
+        (cfg.corruption_level >= 0, "--corruption-level must be >= 0"),
+        (cfg.tau > 0, "--tau must be > 0"),
+        (not cfg.probabilistic or cfg.cond == "image", "--probabilistic only applies to --cond image"),
+        (cfg.width >= 8 and cfg.width % 8 == 0, "--width must be a positive multiple of 8"),
+        (cfg.T >= 2, "--T must be >= 2"),
+        (cfg.schedule in ("linear", "cosine"), "--schedule must be linear or cosine"),
+        (cfg.steps >= 1, "--steps must be >= 1"),
+        (cfg.batch_size >= 1, "--batch-size must be >= 1"),
+        (cfg.lr > 0, "--lr must be > 0"),
+        (0 <= cfg.ema < 1, "--ema must lie in [0, 1)"),
+        (0 <= cfg.p_uncond < 1, "--p-uncond must lie in [0, 1)"),
+        (cfg.limit >= 0, "--limit must be >= 0"),
+        (cfg.ckpt_every >= 1, "--ckpt-every must be >= 1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise SystemExit(f"error: {msg}")
+
+
+def model_config(cfg):
+    return UNetConfig(
+        image_channels=1,
+        cond_channels=1 if cfg.cond == "image" else 0,
+        num_classes=10 if cfg.cond == "class" else 0,
+        width=cfg.width,
+    )
+
+
+def corrupt(cfg, x0, generator):
+    """The corrupted image the model is conditioned on (cond=image), drawn fresh for every batch."""
+    if cfg.corruption == "pixels":
+        return data.remove_pixels(x0, cfg.corruption_level, generator)[0]
+    return data.gaussian_noise(x0, cfg.corruption_level, generator)
+
+
+def batch_indices(step, n, batch_size, seed):
+    """The images of a given step: epoch e is one permutation of the data seeded by (seed, e), cut into full batches.
+    A function of the step alone, so a resumed run sees exactly the batches an uninterrupted one would."""
+    per_epoch = max(1, n // batch_size)
+    epoch, i = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)[i * batch_size: (i + 1) * batch_size]
+
+
+def build(cfg, device):
+    torch.manual_seed(cfg.seed)
+    model = UNet(model_config(cfg)).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    return model, ema, opt, gen
+
+
+def save(path, cfg, model, ema, opt, gen, step, loss, wall):
+    atomic_save({
+        "kind": "ddpm",
+        "format": FORMAT,
+        "train_config": asdict(cfg),
+        "model_config": model.config.to_dict(),
+        "schedule": {"T": cfg.T, "kind": cfg.schedule, "sigma": "beta"},
+        "model": model.state_dict(),
+        "ema": ema.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "loss": loss,
+        "wall_time_s": wall,
+        "rng": {"generator": gen.get_state(), "torch_cpu": torch.get_rng_state()},
+    }, path)
+
+
+def train(cfg, out, device, resume=None, progress=True, data_dir=None):
+    """Train to cfg.steps; returns the path of the final checkpoint."""
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    model, ema, opt, gen = build(cfg, device)
+    step, wall = 0, 0.0
+    if resume is not None:
+        load_weights(model, resume["model"], "resume checkpoint")
+        load_weights(ema, resume["ema"], "resume checkpoint")
+        opt.load_state_dict(resume["optimizer"])
+        gen.set_state(resume["rng"]["generator"])
+        torch.set_rng_state(resume["rng"]["torch_cpu"])
+        step, wall = resume["step"], resume["wall_time_s"]
+
+    x_all, y_all = data.load_dataset(cfg.dataset, "train", data_dir, limit=cfg.limit or None)
+    x_all, y_all = x_all.to(device), y_all.to(device)
+    schedule = Schedule(cfg.T, cfg.schedule).to(device)
+    print(f"UNet: {count_parameters(model):,} parameters, {model.config}; {len(x_all)} training images; "
+          f"device {device}; steps {step} -> {cfg.steps}", flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    log_new = not (out / "log.csv").exists()
+    log = open(out / "log.csv", "a", newline="")
+    writer = csv.writer(log)
+    if log_new:
+        writer.writerow(["step", "loss", "wall_time_s"])
+
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train", unit="step", mininterval=2.0)
+    loss_val, t0 = float("nan"), time.perf_counter() - wall
+    try:
+        while step < cfg.steps:
+            idx = batch_indices(step, len(x_all), cfg.batch_size, cfg.seed).to(device)
+            x0, y = x_all[idx], y_all[idx]
+            kwargs = {}
+            if cfg.cond == "class":
+                kwargs = dict(y=y, p_uncond=cfg.p_uncond, num_classes=10)
+            elif cfg.cond == "image":
+                kwargs = dict(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
+            loss = training_loss(model, schedule, x0, generator=gen, **kwargs)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at step {step + 1}; stopping. The last good checkpoint "
+                    f"({ckpt_path}, if one was written) is unchanged. Try a lower --lr."
+                )
+            # linear warm-up of the learning rate, then constant
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            # EMA with a short warm-up of its own, so early checkpoints are not dominated by the random init
+            decay = min(cfg.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1 - decay)
+                for be, bm in zip(ema.buffers(), model.buffers()):
+                    be.copy_(bm)
+            loss_val = loss.item()
+            wall = time.perf_counter() - t0
+            writer.writerow([step, f"{loss_val:.5f}", f"{wall:.1f}"])
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_val:.4f}")
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                log.flush()
+                save(ckpt_path, cfg, model, ema, opt, gen, step, loss_val, wall)
+    finally:
+        bar.close()
+        log.close()
+    print(f"done: step {step}, loss {loss_val:.4f}, {wall / 60:.1f} min of training; wrote {ckpt_path}", flush=True)
+    return ckpt_path
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], argument_default=argparse.SUPPRESS)
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type is bool or f.type == "bool":
+            ap.add_argument(flag, action="store_true", help=f"default: {f.default}")
+        else:
+            ap.add_argument(flag, type=type(f.default), help=f"default: {f.default}")
+    ap.add_argument("--epochs", type=float, help="train for this many passes over the data (sets --steps)")
+    ap.add_argument("--out", help="output folder (default: runs/<dataset>_<cond>)")
+    ap.add_argument("--resume", help="checkpoint to continue from; its settings are kept")
+    ap.add_argument("--data-dir", help="data root (default: $DDPM_DATA_DIR or ./data)")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = vars(parse(argv))
+    resume_path, data_dir = args.pop("resume", None), args.pop("data_dir", None)
+    out, epochs = args.pop("out", None), args.pop("epochs", None)
+    device = resolve_device(args.pop("device"))
+    progress = not args.pop("no_progress", False)
+    resume = None
+    try:
+        if resume_path:
+            resume = load_checkpoint(resume_path, "ddpm")
+            cfg = TrainConfig(**resume["train_config"])
+            changed = [f"--{k.replace('_', '-')} {v} (checkpoint: {getattr(cfg, k)})"
+                       for k, v in args.items() if k in FROZEN and v != getattr(cfg, k)]
+            if changed:
+                raise SystemExit("error: a resumed run keeps the checkpoint's settings; these differ: " + ", ".join(changed))
+            for k, v in args.items():
+                setattr(cfg, k, v)
+            out = out or str(Path(resume_path).parent)
+        else:
+            cfg = TrainConfig(**args)
+        if epochs is not None:
+            if epochs <= 0:
+                raise SystemExit("error: --epochs must be > 0")
+            n = cfg.limit or len(data.load_dataset(cfg.dataset, "train", data_dir)[1])
+            cfg.steps = max(1, math.ceil(epochs * n / cfg.batch_size))
+        check_config(cfg)
+        if resume is not None and cfg.steps <= resume["step"]:
+            raise SystemExit(f"error: the checkpoint is already at step {resume['step']}; ask for more --steps")
+        train(cfg, out or f"runs/{cfg.dataset}_{cfg.cond}", device, resume, progress, data_dir)
+    except (data.DataError, CheckpointError, FloatingPointError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
