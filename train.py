@@ -16,6 +16,7 @@ import argparse
 import copy
 import csv
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -118,7 +119,7 @@ def build(cfg, device):
     return model, ema, opt, gen
 
 
-def save(path, cfg, model, ema, opt, gen, step, loss, wall):
+def save(path, cfg, model, ema, opt, gen, step, loss, wall, data_dir):
     atomic_save({
         "kind": "ddpm",
         "format": FORMAT,
@@ -132,6 +133,8 @@ def save(path, cfg, model, ema, opt, gen, step, loss, wall):
         "loss": loss,
         "wall_time_s": wall,
         "rng": {"generator": gen.get_state(), "torch_cpu": torch.get_rng_state()},
+        # where the data was found, so that --resume finds it again without flags
+        "data_dir": str(data.data_root(data_dir).resolve()),
     }, path)
 
 
@@ -202,7 +205,7 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
             bar.set_postfix(loss=f"{loss_val:.4f}")
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 log.flush()
-                save(ckpt_path, cfg, model, ema, opt, gen, step, loss_val, wall)
+                save(ckpt_path, cfg, model, ema, opt, gen, step, loss_val, wall, data_dir)
     finally:
         bar.close()
         log.close()
@@ -245,6 +248,8 @@ def main(argv=None):
             for k, v in args.items():
                 setattr(cfg, k, v)
             out = out or str(Path(resume_path).parent)
+            if data_dir is None and not os.environ.get("DDPM_DATA_DIR"):
+                data_dir = resume.get("data_dir")
         else:
             cfg = TrainConfig(**args)
         if epochs is not None:

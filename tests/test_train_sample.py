@@ -1,0 +1,104 @@
+"""train.py and sample.py end to end on a tiny synthetic dataset (in-process, a few seconds)."""
+
+import numpy as np
+import pytest
+import torch
+
+import sample
+import train
+from checkpoint import CheckpointError, load_checkpoint, load_ddpm, load_weights
+from unet import UNet, UNetConfig
+
+TINY = ["--width", "8", "--batch-size", "16", "--T", "50", "--no-progress", "--device", "cpu"]
+
+
+def run_train(tiny_data, out, *extra):
+    train.main(["--data-dir", str(tiny_data), "--out", str(out), *TINY, *extra])
+    return load_checkpoint(out / "checkpoint.pt", "ddpm")
+
+
+def test_train_then_resume_continues_exactly(tiny_data, tmp_path):
+    full = run_train(tiny_data, tmp_path / "full", "--steps", "6", "--ckpt-every", "3")
+    part = run_train(tiny_data, tmp_path / "part", "--steps", "3")
+    assert part["step"] == 3 and np.isfinite(part["loss"])
+    train.main(["--resume", str(tmp_path / "part" / "checkpoint.pt"), "--steps", "6", "--no-progress"])
+    resumed = load_checkpoint(tmp_path / "part" / "checkpoint.pt", "ddpm")
+    assert resumed["step"] == 6
+    # the same batches, timesteps and noise as the uninterrupted run: identical weights
+    for k in full["model"]:
+        assert torch.equal(full["model"][k], resumed["model"][k]), k
+    lines = (tmp_path / "part" / "log.csv").read_text().splitlines()
+    assert lines[0] == "step,loss,wall_time_s" and [ln.split(",")[0] for ln in lines[1:]] == list("123456")
+
+
+def test_every_variant_trains(tiny_data, tmp_path):
+    for i, extra in enumerate([["--cond", "none"],
+                               ["--cond", "image", "--corruption", "pixels"],
+                               ["--cond", "image", "--corruption", "noise", "--corruption-level", "0.3",
+                                "--probabilistic"]]):
+        ck = run_train(tiny_data, tmp_path / str(i), "--steps", "2", *extra)
+        assert np.isfinite(ck["loss"]) and ck["step"] == 2
+
+
+def test_resume_rejects_changed_settings_and_mismatched_weights(tiny_data, tmp_path):
+    run_train(tiny_data, tmp_path / "a", "--steps", "1")
+    ckpt = tmp_path / "a" / "checkpoint.pt"
+    with pytest.raises(SystemExit, match="width"):
+        train.main(["--resume", str(ckpt), "--width", "16", "--steps", "2", "--no-progress"])
+    with pytest.raises(SystemExit, match="already at step"):
+        train.main(["--resume", str(ckpt), "--steps", "1", "--no-progress"])
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_weights(UNet(UNetConfig(width=16)), load_checkpoint(ckpt, "ddpm")["model"])
+    with pytest.raises(CheckpointError, match="'classifier' checkpoint is needed"):
+        load_checkpoint(ckpt, "classifier")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt", "ddpm")
+
+
+def test_checkpoint_cannot_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"kind": "ddpm", "format": 1, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt", "ddpm")
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_data, tmp_path, monkeypatch):
+    run_train(tiny_data, tmp_path / "a", "--steps", "2")
+    before = load_checkpoint(tmp_path / "a" / "checkpoint.pt", "ddpm")
+    monkeypatch.setattr(train, "training_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(SystemExit, match="loss became nan at step 3"):
+        train.main(["--resume", str(tmp_path / "a" / "checkpoint.pt"), "--steps", "4", "--no-progress"])
+    after = load_checkpoint(tmp_path / "a" / "checkpoint.pt", "ddpm")
+    assert after["step"] == 2 and torch.equal(after["model"]["conv_in.weight"], before["model"]["conv_in.weight"])
+
+
+def test_bad_flags_are_clear_errors(tiny_data, tmp_path):
+    for extra, msg in ((["--cond", "text"], "--cond"), (["--steps", "0"], "--steps"),
+                       (["--probabilistic"], "--probabilistic"), (["--width", "12"], "--width")):
+        with pytest.raises(SystemExit, match=msg):
+            run_train(tiny_data, tmp_path / "x", *extra)
+    with pytest.raises(SystemExit, match="not found"):
+        train.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y"), *TINY, "--steps", "1"])
+
+
+def test_sample_cli_is_reproducible_and_checks_its_flags(tiny_data, tmp_path):
+    run_train(tiny_data, tmp_path / "m", "--steps", "2")
+    ckpt = str(tmp_path / "m" / "checkpoint.pt")
+    for name in ("a", "b"):
+        sample.main(["--checkpoint", ckpt, "--n", "4", "--seed", "1", "--out", str(tmp_path / name), "--device", "cpu"])
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert a["images"].shape == (4, 1, 28, 28) and np.array_equal(a["images"], b["images"])
+    assert (tmp_path / "a.png").stat().st_size > 0
+    sample.main(["--checkpoint", ckpt, "--n", "3", "--class", "7", "--sampler", "ddim", "--steps", "5",
+                 "--out", str(tmp_path / "c"), "--device", "cpu"])
+    assert np.load(tmp_path / "c.npz")["labels"].tolist() == [7, 7, 7]
+    for extra, msg in ((["--n", "0"], "--n"), (["--class", "10"], "--class"), (["--guidance", "-1"], "--guidance"),
+                       (["--sampler", "ddim", "--steps", "500"], "--steps")):
+        with pytest.raises(SystemExit, match=msg):
+            sample.main(["--checkpoint", ckpt, "--out", str(tmp_path / "d"), "--device", "cpu", *extra])
+    model, schedule, _ = load_ddpm(ckpt)
+    assert schedule.T == 50 and not model.training
