@@ -168,7 +168,8 @@ def conditioning_probability(x_t, x_cond, tau=1.0):
     """Section 3.3, eq. (14): p_i = 1 - exp(-d(x_t,i, x_cond,i) / tau), with d the RMS distance (see rms_distance).
     Far from the corrupted image (early in the reverse chain) p is high and the model sees the condition;
     close to it (late in the chain) p is low and the model relies on what it learned of clean images."""
-    return 1.0 - torch.exp(-rms_distance(x_t, x_cond) / tau)
+    # -expm1(-x) is 1 - exp(-x) without the cancellation that loses digits when x is small
+    return -torch.expm1(-rms_distance(x_t, x_cond) / tau)
 
 
 def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=False, tau=1.0, p_uncond=0.1,
@@ -251,18 +252,26 @@ class EpsFunction:
         self.p_history.append(p)
         return x_in
 
-    def __call__(self, x_t, t):
+    def parts(self, x_t, t):
+        """(eps_c, eps_u, w): the two predictions that guidance combines, for the fused reverse-step kernel, which
+        folds (1 + w) eps_c - w eps_u into the update. eps_u is None (and w = 0) when there is no guidance."""
         B = x_t.shape[0]
         t_vec = torch.full((B,), t, dtype=torch.long, device=x_t.device) if isinstance(t, int) else t
         x_in = self.model_input(x_t)
         if self.w == 0.0:
-            return self.model(x_in, t_vec, self.y)
+            return self.model(x_in, t_vec, self.y), None, 0.0
         # one forward pass on a doubled batch: first half with the labels, second half with the null label
         eps_c, eps_u = self.model(
             torch.cat([x_in, x_in]), torch.cat([t_vec, t_vec]), torch.cat([self.y, self.null])
         ).chunk(2)
+        return eps_c, eps_u, self.w
+
+    def __call__(self, x_t, t):
+        eps_c, eps_u, w = self.parts(x_t, t)
+        if eps_u is None:
+            return eps_c
         # eps_hat = (1 + w) eps(x_t, c) - w eps(x_t, null)
-        return (1 + self.w) * eps_c - self.w * eps_u
+        return (1 + w) * eps_c - w * eps_u
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -289,8 +298,28 @@ class Trajectory:
         return torch.stack(self.images), torch.tensor(self.steps)
 
 
-def _noise_like(x, generator):
+def _eps_parts(eps_fn, x, t):
+    """An EpsFunction hands over eps_c and eps_u so that the guidance combine happens inside the fused step; any
+    other callable (a test's oracle, say) just gives eps."""
+    if isinstance(eps_fn, EpsFunction):
+        return eps_fn.parts(x, t)
+    return eps_fn(x, t), None, 0.0
+
+
+def _step_noise(x, generator):
+    """The z of one reverse step. On the CPU a tensor drawn from `generator`; on CUDA an int seed drawn from it, so
+    that the fused kernel draws z itself (Philox) instead of reading a whole tensor from memory."""
+    if x.is_cuda:
+        return int(torch.randint(0, 2**31 - 1, (1,), device=x.device, generator=generator).item())
     return torch.randn(x.shape, device=x.device, generator=generator)
+
+
+def _reverse(eps_fn, schedule, x, t, generator):
+    """One step of Algorithm 2: predict eps, then x_{t-1} = (x_t - beta_t/sqrt(1 - alpha_bar_t) eps)/sqrt(alpha_t)
+    + sigma_t z, with z = 0 at t = 1 (line 3). The update runs in the fused kernel of kernels/reverse_step.py."""
+    eps, eps_u, w = _eps_parts(eps_fn, x, t)
+    noise = None if t == 1 else _step_noise(x, generator)
+    return reverse_step(x, eps, schedule, t, noise, eps_uncond=eps_u, w=w)
 
 
 @torch.no_grad()
@@ -307,9 +336,7 @@ def sample_from(eps_fn, schedule, x, t_start, *, record_every=0, generator=None,
     traj = Trajectory(record_every)
     traj.add(t_start, x, force=True)
     for t in range(t_start, 0, -1):
-        eps = eps_fn(x, t)
-        # x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_t) + sigma_t z,  z = 0 at t = 1
-        x = reverse_step(x, eps, schedule, t, noise=None if t == 1 else _noise_like(x, generator))
+        x = _reverse(eps_fn, schedule, x, t, generator)
         traj.add(t - 1, x, force=(t == 1))
         if progress is not None:
             progress.update(1)
@@ -333,8 +360,7 @@ def repeat_step(eps_fn, schedule, x, t, k, *, record_every=1, generator=None, pr
     traj = Trajectory(record_every)
     traj.add(0, x, force=True)
     for i in range(1, k + 1):
-        eps = eps_fn(x, t)
-        x = reverse_step(x, eps, schedule, t, noise=None if t == 1 else _noise_like(x, generator))
+        x = _reverse(eps_fn, schedule, x, t, generator)
         traj.add(i, x, force=(i == k))
         if progress is not None:
             progress.update(1)
@@ -378,7 +404,7 @@ def ddim_sample_from(eps_fn, schedule, x, t_start, steps, *, eta=0.0, record_eve
         sigma = eta * math.sqrt((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s))
         x = math.sqrt(ab_s) * x0_hat + math.sqrt(max(1 - ab_s - sigma**2, 0.0)) * eps
         if sigma > 0:
-            x = x + sigma * _noise_like(x, generator)
+            x = x + sigma * torch.randn(x.shape, device=x.device, generator=generator)
         if record_every and (i % record_every == 0 or s == 0):
             traj.steps.append(s)
             traj.images.append(x.detach().cpu().clone())

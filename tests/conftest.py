@@ -1,11 +1,16 @@
 """Shared test helpers: the project root on sys.path, tiny IDX datasets written to a temporary folder."""
 
 import gzip
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# Triton kernels run in Triton's interpreter on the CPU; set before anything imports triton (TRITON_INTERPRET=0
+# on a GPU machine tests the compiled kernels instead)
+os.environ.setdefault("TRITON_INTERPRET", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

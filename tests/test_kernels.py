@@ -1,0 +1,166 @@
+"""The Triton kernels against their PyTorch references, in Triton's interpreter on the CPU (see conftest.py)."""
+
+import math
+
+import pytest
+import torch
+
+from ddpm import Schedule
+from kernels.masked_concat import masked_concat, masked_concat_reference, masked_concat_triton
+from kernels.reverse_step import reverse_step, reverse_step_reference, reverse_step_triton, step_coefficients
+
+pytest.importorskip("triton")
+
+SCHED = Schedule(200)
+TOL = {torch.float32: 1e-6, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}  # relative, against a float64 reference
+
+
+def rand(shape, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g).to(dtype)
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def poisoned(shape, dtype):
+    return torch.full(shape, float("nan"), dtype=dtype)
+
+
+# ---------------------------------------------------------------- reverse step
+@pytest.mark.parametrize("shape, dtype, t, guided", [
+    ((1, 1, 28, 28), torch.float32, 150, True),  # batch 1, 784 elements: less than one block
+    ((3, 1, 37, 29), torch.float32, 1, False),  # odd sizes, t = 1: no noise even though z is given
+    ((512, 1, 28, 28), torch.float32, 2, True),  # a large batch, many programs
+    ((4, 1, 28, 28), torch.float16, 77, True),
+    ((4, 1, 28, 28), torch.bfloat16, 200, False),
+])
+def test_reverse_step_matches_reference(shape, dtype, t, guided):
+    x, eps_c, eps_u, z = (rand(shape, dtype, seed=i) for i in range(4))
+    c = step_coefficients(SCHED, t)
+    kw = dict(eps_uncond=eps_u, w=2.5) if guided else {}
+    out = poisoned(shape, dtype)
+    got = reverse_step_triton(x, eps_c, *c, noise=z, out=out, **kw)
+    assert got.data_ptr() == out.data_ptr() and got.dtype == dtype
+    kw64 = dict(eps_uncond=eps_u.double(), w=2.5) if guided else {}
+    ref = reverse_step_reference(x.double(), eps_c.double(), *c, noise=z.double(), **kw64)
+    assert not torch.isnan(got).any()
+    assert rel_err(got, ref) < TOL[dtype]
+    # the fp32 reference the CPU path uses agrees too
+    assert rel_err(reverse_step_reference(x, eps_c, *c, noise=z, **kw), ref) < TOL[dtype]
+
+
+def test_reverse_step_guidance_w0_and_noncontiguous():
+    base = rand((2, 1, 28, 56))
+    x = base[..., ::2]  # non-contiguous view, (2, 1, 28, 28)
+    eps_c, eps_u, z = (rand(x.shape, seed=i) for i in (1, 2, 3))
+    eps_u = eps_u.transpose(2, 3).contiguous().transpose(2, 3)  # another stride pattern
+    c = step_coefficients(SCHED, 50)
+    a = reverse_step_triton(x, eps_c, *c, eps_uncond=eps_u, w=0.0, noise=z)
+    b = reverse_step_reference(x.double(), eps_c.double(), *c, noise=z.double())
+    assert rel_err(a, b) < 1e-6
+    # the public wrapper and Schedule.p_step (the readable Algorithm 2) compute the same update
+    assert torch.allclose(reverse_step(x, eps_c, SCHED, 50, z, backend="triton"), SCHED.p_step(x, 50, eps_c, z),
+                          atol=1e-5)
+
+
+def test_in_kernel_noise_statistics_and_reproducibility():
+    n = 1 << 18
+    zero = torch.zeros(n)
+    draw = lambda seed: reverse_step_triton(zero, zero, 1.0, 0.0, 1.0, noise=seed)  # noqa: E731  out = z
+    z1, z1_again, z2 = draw(1234), draw(1234), draw(1235)
+    assert torch.equal(z1, z1_again)
+    assert not torch.equal(z1, z2)
+    bound = 5 / math.sqrt(n)  # five standard errors
+    assert abs(z1.mean().item()) < bound
+    assert abs(z1.var().item() - 1) < 5 * math.sqrt(2 / n)
+    # no correlation between neighbouring elements, nor between consecutive steps' seeds
+    assert abs(torch.corrcoef(torch.stack([z1[:-1], z1[1:]]))[0, 1].item()) < bound
+    assert abs(torch.corrcoef(torch.stack([z1, z2]))[0, 1].item()) < bound
+
+
+def test_reverse_step_rejects_bad_input():
+    x = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match="shape"):
+        reverse_step(x, torch.zeros(2, 1, 4, 5), SCHED, 3)
+    with pytest.raises(ValueError, match="t must lie"):
+        reverse_step(x, x, SCHED, 0)
+    with pytest.raises(ValueError, match="backend"):
+        reverse_step(x, x, SCHED, 3, backend="cuda")
+
+
+# ---------------------------------------------------------------- masked concat
+def uniforms_away_from(p, seed=0):
+    """u on a random side of p, at least 0.02 away, so float rounding of p cannot flip the mask."""
+    g = torch.Generator().manual_seed(seed)
+    side = torch.rand(p.shape, generator=g) < 0.5
+    u = torch.where(side, p.float() - 0.02 - 0.3 * torch.rand(p.shape, generator=g),
+                    p.float() + 0.02 + 0.3 * torch.rand(p.shape, generator=g))
+    return u.clamp(0.0, 0.9999)
+
+
+@pytest.mark.parametrize("shape, dtype, tau", [
+    ((1, 1, 28, 28), torch.float32, 1.0),  # batch 1, one chunk
+    ((5, 1, 33, 47), torch.float32, 1.0),  # odd image size
+    ((3, 2, 40, 56), torch.float32, 0.5),  # 4480 elements per image: three chunks, two channels
+    ((1024, 1, 28, 28), torch.float32, 1.0),  # a large batch
+    ((6, 1, 28, 28), torch.float32, 1e-3),  # tau -> 0: p -> 1
+    ((6, 1, 28, 28), torch.float32, 1e3),  # tau -> inf: p -> 0
+    ((8, 1, 28, 28), torch.float16, 1.0),
+    ((8, 1, 28, 28), torch.bfloat16, 1.0),
+])
+def test_masked_concat_matches_reference(shape, dtype, tau):
+    x = rand(shape, dtype, seed=1)
+    c = (rand(shape, dtype, seed=2).float() * 0.5).to(dtype)
+    _, p64, _ = masked_concat_reference(x.double(), c.double(), "probabilistic", tau, torch.zeros(shape[0]))
+    u = uniforms_away_from(p64)
+    out = poisoned((shape[0], 2 * shape[1], *shape[2:]), dtype)
+    got, p, m = masked_concat_triton(x, c, "probabilistic", tau, u, out=out)
+    ref, p_ref, m_ref = masked_concat_reference(x.double(), c.double(), "probabilistic", tau, u)
+    assert got.data_ptr() == out.data_ptr() and got.dtype == dtype
+    assert ((p.double() - p_ref).abs() <= 1e-6 * p_ref.abs().clamp(min=1e-30) + 1e-12).all()
+    assert torch.equal(m.double(), m_ref)
+    assert torch.equal(got, ref.to(dtype))  # a copy and a multiply by 0 or 1: exact
+    if tau == 1e-3:
+        assert (p > 0.99).all()
+    if tau == 1e3:
+        assert (p < 0.01).all()
+
+
+def test_masked_concat_keep_drop_and_noncontiguous():
+    x_full, c = rand((4, 1, 28, 56), seed=1), rand((4, 1, 28, 28), seed=2)
+    x = x_full[..., 1::2]  # non-contiguous
+    for mode, m_val in (("keep", 1.0), ("drop", 0.0)):
+        got, p, m = masked_concat_triton(x, c, mode, out=poisoned((4, 2, 28, 28), torch.float32))
+        assert torch.equal(got[:, :1], x) and torch.equal(got[:, 1:], c * m_val)
+        assert torch.equal(p, torch.full((4,), m_val)) and torch.equal(m, p)
+    u = torch.rand(4)
+    a = masked_concat(x, c, "probabilistic", 1.0, u, backend="triton")
+    b = masked_concat(x, c, "probabilistic", 1.0, u, backend="torch")
+    assert torch.equal(a[0], b[0]) and torch.allclose(a[1], b[1]) and torch.equal(a[2], b[2])
+
+
+def test_in_kernel_mask_rate_matches_p():
+    B = 1000  # the interpreter runs one program per image: keep B modest
+    x = torch.zeros(B, 1, 4, 4)
+    c = torch.full((B, 1, 4, 4), 0.7)  # d = 0.7 for every image: p = 1 - e^-0.7 = 0.503
+    _, p, m = masked_concat_triton(x, c, "probabilistic", 1.0, 42)
+    p0 = 1 - math.exp(-0.7)
+    assert torch.allclose(p, torch.full((B,), p0))
+    assert abs(m.mean().item() - p0) < 4 * math.sqrt(p0 * (1 - p0) / B)  # a 4-sigma binomial interval
+    _, _, m_again = masked_concat_triton(x[:100], c[:100], "probabilistic", 1.0, 42)
+    _, _, m_other = masked_concat_triton(x[:100], c[:100], "probabilistic", 1.0, 43)
+    assert torch.equal(m[:100], m_again) and not torch.equal(m_again, m_other)
+
+
+def test_masked_concat_rejects_bad_input():
+    x = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match="one shape"):
+        masked_concat(x, torch.zeros(2, 1, 4, 8))
+    with pytest.raises(ValueError, match="needs u"):
+        masked_concat(x, x, "probabilistic")
+    with pytest.raises(ValueError, match="tau"):
+        masked_concat(x, x, "probabilistic", tau=0.0, u=torch.rand(2))
+    with pytest.raises(ValueError, match="mode"):
+        masked_concat(x, x, "sometimes")
