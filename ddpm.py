@@ -95,7 +95,15 @@ class Schedule:
         self.alpha_bars_prev = alpha_bar_prev.float()
         self.beta_tildes = beta_tilde.float()
         # sigma_t of Algorithm 2; the step t = 1 adds no noise whichever is chosen (Algorithm 2, line 3)
-        self.sigmas = (beta if sigma == "beta" else beta_tilde).sqrt().float()
+        sigma_t = (beta if sigma == "beta" else beta_tilde).sqrt()
+        self.sigmas = sigma_t.float()
+        # Algorithm 2, line 4 rewritten as x_{t-1} = c_x x_t - c_eps eps + sigma_t z, with
+        # c_x = 1 / sqrt(alpha_t) and c_eps = beta_t / (sqrt(1 - alpha_bar_t) sqrt(alpha_t)): kept as Python floats
+        # (float64 math on the CPU) so that a step on the GPU never waits on a device-to-host copy
+        c_x = 1.0 / alpha.sqrt()
+        c_eps = beta / ((1.0 - alpha_bar).sqrt() * alpha.sqrt())
+        self._step_coefs = [None] + [(c_x[t].item(), c_eps[t].item(), sigma_t[t].item() if t > 1 else 0.0)
+                                     for t in range(1, T + 1)]
 
     def to(self, device):
         """Move the per-step tensors to `device` (they are tiny; the samplers index them every step)."""
@@ -106,6 +114,12 @@ class Schedule:
     def state(self):
         """The three settings that define the schedule, stored in checkpoints."""
         return {"T": self.T, "kind": self.kind, "sigma": self.sigma_kind}
+
+    def step_coefficients(self, t):
+        """(c_x, c_eps, sigma_t) of the step at t in 1..T: x_{t-1} = c_x x_t - c_eps eps + sigma_t z; sigma_1 = 0."""
+        if not 1 <= t <= self.T:
+            raise ValueError(f"t must lie in 1..{self.T}, got {t}")
+        return self._step_coefs[t]
 
     def t_of_fraction(self, f):
         """The paper's "X% noise" and "the step that expects X% noise" (section 3.1): t = round(f * T)."""
@@ -306,19 +320,26 @@ def _eps_parts(eps_fn, x, t):
     return eps_fn(x, t), None, 0.0
 
 
-def _step_noise(x, generator):
-    """The z of one reverse step. On the CPU a tensor drawn from `generator`; on CUDA an int seed drawn from it, so
-    that the fused kernel draws z itself (Philox) instead of reading a whole tensor from memory."""
+def _noise_source(x, generator):
+    """Where the z of each reverse step comes from. On the CPU: a tensor drawn from `generator`. On CUDA: an int seed
+    per step, for the fused kernel to draw z itself (Philox) instead of reading a whole tensor; the seeds come from a
+    CPU generator seeded once from `generator` (from torch's global seed when there is none, which keeps the chain
+    free of device-to-host copies, as a CUDA-graph capture needs)."""
     if x.is_cuda:
-        return int(torch.randint(0, 2**31 - 1, (1,), device=x.device, generator=generator).item())
-    return torch.randn(x.shape, device=x.device, generator=generator)
+        if generator is None:
+            seed = torch.initial_seed()
+        else:
+            seed = int(torch.randint(0, 2**62, (1,), device=x.device, generator=generator).item())
+        seeds = torch.Generator().manual_seed(seed)
+        return lambda: int(torch.randint(0, 2**31 - 1, (1,), generator=seeds))
+    return lambda: torch.randn(x.shape, device=x.device, generator=generator)
 
 
-def _reverse(eps_fn, schedule, x, t, generator):
+def _reverse(eps_fn, schedule, x, t, next_noise):
     """One step of Algorithm 2: predict eps, then x_{t-1} = (x_t - beta_t/sqrt(1 - alpha_bar_t) eps)/sqrt(alpha_t)
     + sigma_t z, with z = 0 at t = 1 (line 3). The update runs in the fused kernel of kernels/reverse_step.py."""
     eps, eps_u, w = _eps_parts(eps_fn, x, t)
-    noise = None if t == 1 else _step_noise(x, generator)
+    noise = None if t == 1 else next_noise()
     return reverse_step(x, eps, schedule, t, noise, eps_uncond=eps_u, w=w)
 
 
@@ -335,8 +356,9 @@ def sample_from(eps_fn, schedule, x, t_start, *, record_every=0, generator=None,
         raise ValueError(f"t_start must lie in 0..{schedule.T}, got {t_start}")
     traj = Trajectory(record_every)
     traj.add(t_start, x, force=True)
+    next_noise = _noise_source(x, generator)
     for t in range(t_start, 0, -1):
-        x = _reverse(eps_fn, schedule, x, t, generator)
+        x = _reverse(eps_fn, schedule, x, t, next_noise)
         traj.add(t - 1, x, force=(t == 1))
         if progress is not None:
             progress.update(1)
@@ -359,8 +381,9 @@ def repeat_step(eps_fn, schedule, x, t, k, *, record_every=1, generator=None, pr
         raise ValueError(f"k must be >= 1, got {k}")
     traj = Trajectory(record_every)
     traj.add(0, x, force=True)
+    next_noise = _noise_source(x, generator)
     for i in range(1, k + 1):
-        x = _reverse(eps_fn, schedule, x, t, generator)
+        x = _reverse(eps_fn, schedule, x, t, next_noise)
         traj.add(i, x, force=(i == k))
         if progress is not None:
             progress.update(1)

@@ -132,3 +132,25 @@ class UNet(nn.Module):
 
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
+
+
+if __name__ == "__main__":
+    # the network's size, and the time of one training step at batch 128 on this machine (median of 5)
+    import statistics
+    import time
+
+    model = UNet(UNetConfig(num_classes=10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, t = torch.randn(128, 1, 28, 28), torch.randint(1, 201, (128,))
+    y = torch.randint(0, 11, (128,))
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        loss = (model(x, t, y) - x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    print(f"UNet, default config {model.config}: {count_parameters(model):,} parameters; "
+          f"one training step at batch 128: {statistics.median(times[2:]):.2f} s (median of 5, after 2 warm-up), "
+          f"{torch.get_num_threads()} threads")

@@ -27,8 +27,6 @@ PyTorch reference that is the readable definition. The wrapper runs Triton on CU
 elsewhere; the tests run the Triton kernel on the CPU in Triton's interpreter (TRITON_INTERPRET=1).
 """
 
-import math
-
 import torch
 
 try:
@@ -38,18 +36,6 @@ except ImportError:  # the readable reference below needs no Triton
     triton = None
 
 NOISE_NONE, NOISE_TENSOR, NOISE_PHILOX = 0, 1, 2
-
-
-def step_coefficients(schedule, t):
-    """The three scalars of the update at timestep t: x_{t-1} = c_x * x_t - c_eps * eps + sigma * z.
-    c_x = 1 / sqrt(alpha_t),  c_eps = beta_t / (sqrt(1 - alpha_bar_t) sqrt(alpha_t)),  sigma = sigma_t (0 at t = 1)."""
-    if not 1 <= t <= schedule.T:
-        raise ValueError(f"t must lie in 1..{schedule.T}, got {t}")
-    a, b, ab = schedule.alphas[t].item(), schedule.betas[t].item(), schedule.alpha_bars[t].item()
-    c_x = 1.0 / math.sqrt(a)
-    c_eps = b / (math.sqrt(1.0 - ab) * math.sqrt(a))
-    sigma = schedule.sigmas[t].item() if t > 1 else 0.0
-    return c_x, c_eps, sigma
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -163,7 +149,7 @@ def reverse_step(x_t, eps, schedule, t, noise=None, *, eps_uncond=None, w=0.0, b
             raise ValueError(f"{name} has shape {tuple(other.shape)}, x_t has {tuple(x_t.shape)}")
     if backend not in ("auto", "triton", "torch"):
         raise ValueError(f"backend must be auto, triton or torch, got {backend!r}")
-    c_x, c_eps, sigma = step_coefficients(schedule, t)
+    c_x, c_eps, sigma = schedule.step_coefficients(t)
     use_triton = backend == "triton" or (backend == "auto" and x_t.is_cuda and triton is not None)
     fn = reverse_step_triton if use_triton else reverse_step_reference
     return fn(x_t, eps, c_x, c_eps, sigma, eps_uncond=eps_uncond, w=w, noise=noise)

@@ -7,7 +7,7 @@ import torch
 
 from ddpm import Schedule
 from kernels.masked_concat import masked_concat, masked_concat_reference, masked_concat_triton
-from kernels.reverse_step import reverse_step, reverse_step_reference, reverse_step_triton, step_coefficients
+from kernels.reverse_step import reverse_step, reverse_step_reference, reverse_step_triton
 
 pytest.importorskip("triton")
 
@@ -38,7 +38,7 @@ def poisoned(shape, dtype):
 ])
 def test_reverse_step_matches_reference(shape, dtype, t, guided):
     x, eps_c, eps_u, z = (rand(shape, dtype, seed=i) for i in range(4))
-    c = step_coefficients(SCHED, t)
+    c = SCHED.step_coefficients(t)
     kw = dict(eps_uncond=eps_u, w=2.5) if guided else {}
     out = poisoned(shape, dtype)
     got = reverse_step_triton(x, eps_c, *c, noise=z, out=out, **kw)
@@ -56,7 +56,7 @@ def test_reverse_step_guidance_w0_and_noncontiguous():
     x = base[..., ::2]  # non-contiguous view, (2, 1, 28, 28)
     eps_c, eps_u, z = (rand(x.shape, seed=i) for i in (1, 2, 3))
     eps_u = eps_u.transpose(2, 3).contiguous().transpose(2, 3)  # another stride pattern
-    c = step_coefficients(SCHED, 50)
+    c = SCHED.step_coefficients(50)
     a = reverse_step_triton(x, eps_c, *c, eps_uncond=eps_u, w=0.0, noise=z)
     b = reverse_step_reference(x.double(), eps_c.double(), *c, noise=z.double())
     assert rel_err(a, b) < 1e-6
