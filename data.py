@@ -19,6 +19,7 @@ Fashion-MNIST is also found in /usr/share/datasets/fashion-mnist (Debian's `data
 import argparse
 import gzip
 import hashlib
+import io
 import os
 import sys
 import urllib.request
@@ -57,6 +58,12 @@ CLASS_NAMES = {
     "mnist": [str(i) for i in range(10)],
     "fashion": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
 }
+
+
+# The first PACK_SIZE test images of each dataset, shipped with the project so that the experiments run on a machine
+# with no dataset at all (`python data.py pack` writes it from the full test sets).
+PACK_PATH = Path(__file__).resolve().parent / "assets" / "test_pack.npz"
+PACK_SIZE = 1000
 
 
 class DataError(Exception):
@@ -173,6 +180,44 @@ def load_dataset(dataset, split="train", data_dir=None, limit=None):
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
+def make_test_pack(data_dir=None, n=PACK_SIZE, path=PACK_PATH):
+    """Write the first n test images and labels of both datasets, as uint8, to one compressed npz."""
+    arrays = {}
+    for name in DATASETS:
+        x, y = load_dataset(name, "test", data_dir, limit=n)
+        arrays[f"{name}_images"] = ((x[:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()  # back to 0..255
+        arrays[f"{name}_labels"] = y.to(torch.uint8).numpy()
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    return path
+
+
+def load_test_images(dataset, n, data_dir=None):
+    """The first n test images (N, 1, 28, 28) in [-1, 1] and labels: from the full test set where one is found
+    (--data-dir, $DDPM_DATA_DIR, ./data), else from the shipped pack. Both give the same images."""
+    _check_name(dataset)
+    if n < 1:
+        raise ValueError(f"the number of images must be >= 1, got {n}")
+    try:
+        return load_dataset(dataset, "test", data_dir, limit=n)
+    except DataError:
+        if data_dir is not None:
+            raise  # a folder was named explicitly: do not quietly use something else
+    if not PACK_PATH.is_file():
+        raise DataError(f"{PACK_PATH}: the shipped test pack is missing, and no {dataset} test set was found")
+    try:
+        with np.load(PACK_PATH) as pack:
+            images, labels = pack[f"{dataset}_images"], pack[f"{dataset}_labels"]
+    except (OSError, ValueError, KeyError, zlib.error) as e:
+        raise DataError(f"{PACK_PATH}: unreadable test pack ({e})") from None
+    if n > len(images):
+        raise DataError(f"only {len(images)} {dataset} test images ship with the project; for more, point "
+                        f"--data-dir or DDPM_DATA_DIR at the full dataset")
+    x = torch.from_numpy(images[:n].astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
+    return x, torch.from_numpy(labels[:n].astype(np.int64))
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Download (never used by the tests)
 # ----------------------------------------------------------------------------------------------------------------------
@@ -257,10 +302,14 @@ def main(argv=None):
     c = sub.add_parser("check", help="load a dataset and print its size and label counts")
     c.add_argument("dataset", choices=sorted(DATASETS))
     c.add_argument("--data-dir", default=None)
+    p = sub.add_parser("pack", help=f"write the first {PACK_SIZE} test images of both datasets to {PACK_PATH.name}")
+    p.add_argument("--data-dir", default=None)
     args = ap.parse_args(argv)
     try:
         if args.cmd == "download":
             download(args.dataset, args.data_dir)
+        elif args.cmd == "pack":
+            print(f"wrote {make_test_pack(args.data_dir)}")
         else:
             for split in ("train", "test"):
                 x, y = load_dataset(args.dataset, split, args.data_dir)

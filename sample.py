@@ -10,6 +10,7 @@ images on the same device.
 
 import argparse
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from checkpoint import CheckpointError, atomic_write, load_ddpm, resolve_device
+from classifier import load_classifier, predict
 from ddpm import EpsFunction, ddim_sample_from, sample
 from viz import grid, save_png
 
@@ -38,6 +40,9 @@ def parse(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
     ap.add_argument("--out", default="samples/samples", help="output path without extension (default samples/samples)")
+    ap.add_argument("--classifier", default=None,
+                    help="a 'classifier' checkpoint: report which classes it sees in the samples (and how often the "
+                         "class asked for), also written to <out>.json")
     return ap.parse_args(argv)
 
 
@@ -95,6 +100,26 @@ def main(argv=None):
     np.savez(buf, images=images, labels=labels)
     atomic_write(out.with_suffix(".npz"), lambda f: f.write(buf.getvalue()))
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')} (checkpoint step {ckpt['step']})")
+    if args.classifier:
+        report = judge(args.classifier, x.clamp(-1, 1).cpu(), y)
+        text = json.dumps(report, indent=1)
+        atomic_write(out.with_suffix(".json"), lambda f: f.write(text.encode()))
+        print(text)
+
+
+def judge(classifier_path, images, labels):
+    """What a trained classifier sees in the samples: the count of each predicted class and, where labels were asked
+    for, the share classified as the label asked for (the quality bar of a class-conditional model)."""
+    try:
+        clf, _ = load_classifier(classifier_path)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    pred = predict(clf, images)
+    report = {"n": len(pred), "predicted_class_counts": torch.bincount(pred, minlength=10).tolist(),
+              "classes_covered": int((torch.bincount(pred, minlength=10) > 0).sum())}
+    if labels is not None:
+        report["share_classified_as_asked"] = (pred == labels).float().mean().item()
+    return report
 
 
 if __name__ == "__main__":
