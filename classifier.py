@@ -7,7 +7,7 @@ recognised as the class asked for).
 
     python classifier.py --dataset mnist --epochs 3 --out checkpoints/classifier_mnist.pt
 
-Network: two 3x3 conv blocks (32, 64 channels) with max-pooling, then 128 hidden units and dropout; trained with
+Network: two 3x3 conv blocks (16, 32 channels) with max-pooling, then 128 hidden units and dropout; trained with
 Adam and light random shifts so that it does not rely on perfectly centred digits. Checkpoints are of kind
 "classifier" and load only with weights_only=True (see checkpoint.py).
 """
@@ -28,7 +28,7 @@ from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, lo
 @dataclass
 class ClassifierConfig:
     num_classes: int = 10
-    width: int = 32  # channels of the first conv block; the second has twice as many
+    width: int = 16  # channels of the first conv block; the second has twice as many
     dropout: float = 0.3
 
 

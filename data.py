@@ -277,8 +277,8 @@ def schedule_noise(x0, schedule, fraction, generator=None):
 def remove_pixels(x0, fraction, generator=None):
     """Remove a random `fraction` of the pixels of each image (section 4.2). Removed pixels are set to 0, the
     middle of [-1, 1], which is neither background (-1) nor stroke (+1). Returns (corrupted, mask) with mask 1 where
-    the pixel was kept, 0 where it was removed; both (B, C, H, W)."""
-    if not 0.0 <= fraction <= 1.0:
+    the pixel was kept, 0 where it was removed; both (B, C, H, W). fraction: a number, or a (B, 1, 1, 1) tensor."""
+    if not bool((torch.as_tensor(fraction) >= 0).all() and (torch.as_tensor(fraction) <= 1).all()):
         raise ValueError(f"the fraction of pixels to remove must lie in [0, 1], got {fraction}")
     u = torch.rand(x0.shape, generator=generator, device=x0.device)
     mask = (u >= fraction).to(x0.dtype)
@@ -287,8 +287,8 @@ def remove_pixels(x0, fraction, generator=None):
 
 def gaussian_noise(x0, sigma, generator=None):
     """Plain additive noise y = x0 + sigma * n, n ~ N(0, I), images in [-1, 1] (not clipped: clipping would make
-    the noise non-Gaussian at the background)."""
-    if sigma < 0:
+    the noise non-Gaussian at the background). sigma: a number, or a (B, 1, 1, 1) tensor."""
+    if not bool((torch.as_tensor(sigma) >= 0).all()):
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     return x0 + sigma * torch.randn(x0.shape, generator=generator, device=x0.device)
 

@@ -230,8 +230,9 @@ class EpsFunction:
 
     Class conditioning, classifier-free guidance (section 2.2):
         eps_hat = (1 + w) * eps(x_t, c) - w * eps(x_t, null)
-    The paper's eq. (11) prints "+ w * psi(z_t)"; Ho & Salimans' guidance subtracts the unconditional score, and
-    "+" would just be a stronger unconditional model. w = 0 is the plain conditional model.
+    The paper's eq. (11) prints "+ w * psi(z_t)" where "- w" is meant: Ho & Salimans' guidance subtracts the
+    unconditional prediction (with "+", two agreeing predictions would just be scaled by 1 + 2w; see
+    docs/derivations.md). w = 0 is the plain conditional model.
 
     Image conditioning (section 3.2): the input is [x_t, m * x_cond], one extra channel. mode="keep": m = 1;
     mode="probabilistic" (3.3): m_i = 1 with probability p_i = 1 - exp(-d_i / tau); mode="drop": m = 0.

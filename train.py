@@ -37,6 +37,7 @@ class TrainConfig:
     cond: str = "class"  # none | class (classifier-free guidance) | image (corrupted image as an extra channel)
     corruption: str = "pixels"  # for cond=image: pixels (remove a fraction) | noise (additive Gaussian)
     corruption_level: float = 0.5  # fraction of pixels removed, or the noise sigma (images in [-1, 1])
+    corruption_level_max: float = 0.0  # if above corruption_level: each image's level ~ U[level, level_max]
     probabilistic: bool = False  # section 3.3: keep the condition with probability 1 - exp(-d / tau)
     tau: float = 1.0  # temperature of the probabilistic conditioning
     width: int = 32  # UNet channels at full resolution
@@ -55,7 +56,7 @@ class TrainConfig:
 
 
 # fields that define the model or the data it learns; a resumed run may not change them
-FROZEN = ("dataset", "cond", "corruption", "corruption_level", "probabilistic", "tau", "width", "T", "schedule",
+FROZEN = ("dataset", "cond", "corruption", "corruption_level", "corruption_level_max", "probabilistic", "tau", "width", "T", "schedule",
           "batch_size", "lr", "warmup", "grad_clip", "ema", "p_uncond", "seed", "limit")
 
 
@@ -66,6 +67,7 @@ def check_config(cfg):
         (cfg.cond in ("none", "class", "image"), "--cond must be none, class or image"),
         (cfg.corruption in ("pixels", "noise"), "--corruption must be pixels or noise"),
         (cfg.corruption != "pixels" or 0 <= cfg.corruption_level <= 1, "--corruption-level for pixels is a fraction in [0, 1]"),
+        (cfg.corruption != "pixels" or cfg.corruption_level_max <= 1, "--corruption-level-max for pixels is at most 1"),
         (cfg.corruption_level >= 0, "--corruption-level must be >= 0"),
         (cfg.tau > 0, "--tau must be > 0"),
         (not cfg.probabilistic or cfg.cond == "image", "--probabilistic only applies to --cond image"),
@@ -95,10 +97,15 @@ def model_config(cfg):
 
 
 def corrupt(cfg, x0, generator):
-    """The corrupted image the model is conditioned on (cond=image), drawn fresh for every batch."""
+    """The corrupted image the model is conditioned on (cond=image), drawn fresh for every batch. With a level range,
+    each image gets its own level, so one model learns to handle them all."""
+    level = cfg.corruption_level
+    if cfg.corruption_level_max > level:
+        u = torch.rand(x0.shape[0], 1, 1, 1, device=x0.device, generator=generator)  # (B, 1, 1, 1)
+        level = level + (cfg.corruption_level_max - level) * u
     if cfg.corruption == "pixels":
-        return data.remove_pixels(x0, cfg.corruption_level, generator)[0]
-    return data.gaussian_noise(x0, cfg.corruption_level, generator)
+        return data.remove_pixels(x0, level, generator)[0]
+    return data.gaussian_noise(x0, level, generator)
 
 
 def batch_indices(step, n, batch_size, seed):

@@ -1,0 +1,112 @@
+"""Every figure script end to end on tiny models (trained here for a step), and the npz/json contract."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import classifier
+import train
+from conftest import ROOT, write_tiny_dataset
+
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import common  # noqa: E402
+import fig1_matched_timestep  # noqa: E402
+import fig2_less_noise_timestep  # noqa: E402
+import fig3_repeat_last_step  # noqa: E402
+import fig4_wrong_timestep  # noqa: E402
+import fig5_fashion_unconditional  # noqa: E402
+import fig6_imputation  # noqa: E402
+import fig7_denoising_probabilistic  # noqa: E402
+
+MODELS = {
+    "mnist_class": ["--dataset", "mnist", "--cond", "class"],
+    "fashion_uncond": ["--dataset", "fashion", "--cond", "none"],
+    "mnist_impute": ["--dataset", "mnist", "--cond", "image", "--corruption", "pixels",
+                     "--corruption-level", "0.2", "--corruption-level-max", "0.8"],
+    "mnist_denoise_prob": ["--dataset", "mnist", "--cond", "image", "--corruption", "noise",
+                           "--corruption-level", "0.3", "--probabilistic"],
+    "mnist_denoise_plain": ["--dataset", "mnist", "--cond", "image", "--corruption", "noise",
+                            "--corruption-level", "0.3"],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    data_dir = root / "data"
+    write_tiny_dataset(data_dir, "mnist", n_train=32, n_test=8)
+    write_tiny_dataset(data_dir, "fashion-mnist", n_train=32, n_test=8, seed=1)
+    ckpts = {}
+    for name, flags in MODELS.items():
+        train.main([*flags, "--steps", "1", "--width", "8", "--T", "20", "--batch-size", "8", "--no-progress",
+                    "--device", "cpu", "--data-dir", str(data_dir), "--out", str(root / name)])
+        ckpts[name] = root / name / "checkpoint.pt"
+    for ds in ("mnist", "fashion"):
+        classifier.main(["--dataset", ds, "--epochs", "1", "--batch-size", "16", "--data-dir", str(data_dir),
+                         "--device", "cpu", "--out", str(root / f"clf_{ds}.pt")])
+    return root, data_dir, ckpts
+
+
+SCRIPTS = [
+    (fig1_matched_timestep, "fig1_matched_timestep", "mnist_class", "mnist", []),
+    (fig2_less_noise_timestep, "fig2_less_noise_timestep", "mnist_class", "mnist", ["--cycles", "2"]),
+    (fig3_repeat_last_step, "fig3_repeat_last_step", "mnist_class", "mnist", ["--repeats", "5"]),
+    (fig4_wrong_timestep, "fig4_wrong_timestep", "mnist_class", "mnist", []),
+    (fig5_fashion_unconditional, "fig5_fashion_unconditional", "fashion_uncond", "fashion", []),
+    (fig6_imputation, "fig6_imputation", "mnist_impute", "mnist", []),
+    (fig7_denoising_probabilistic, "fig7_denoising_probabilistic", "mnist_denoise_prob", "mnist", []),
+    (fig7_denoising_probabilistic, "fig7_denoising_plain", "mnist_denoise_plain", "mnist", ["--no-probabilistic"]),
+]
+
+
+@pytest.mark.parametrize("module, name, model, dataset, extra", SCRIPTS, ids=[s[1] for s in SCRIPTS])
+def test_figure_script_writes_the_contract(tiny, tmp_path, module, name, model, dataset, extra):
+    root, data_dir, ckpts = tiny
+    module.main(["--n", "2", "--checkpoint", str(ckpts[model]), "--classifier", str(root / f"clf_{dataset}.pt"),
+                 "--data-dir", str(data_dir), "--out", str(tmp_path), "--no-progress", "--device", "cpu", *extra])
+    arrays = np.load(tmp_path / f"{name}.npz")
+    for key in ("original", "corrupted", "final"):
+        assert arrays[key].shape == (2, 1, 28, 28) and arrays[key].dtype == np.float32
+    assert arrays["original"].min() >= -1 and arrays["original"].max() <= 1
+    traj, steps = arrays["trajectory"], arrays["steps"]
+    assert traj.ndim == 5 and traj.shape[1:] == (2, 1, 28, 28) and traj.shape[0] == len(steps)
+    assert arrays["labels"].shape == (2,)
+    if name.startswith("fig7"):
+        p = arrays["p"]
+        assert p.shape[1] == 2 and ((p >= 0) & (p <= 1)).all()
+        if name.endswith("plain"):
+            assert (p == 1).all()
+    result = json.loads((tmp_path / f"{name}.json").read_text())
+    final = result["metrics"]["final"]
+    assert np.isfinite(final["psnr"]["mean"]) and -1 <= final["ssim"]["mean"] <= 1
+    assert 0 <= final["class_kept"] <= 1
+    assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_scripts_refuse_the_wrong_model(tiny, tmp_path):
+    root, data_dir, ckpts = tiny
+    with pytest.raises(SystemExit, match="needs a 'class' model"):
+        fig1_matched_timestep.main(["--n", "2", "--checkpoint", str(ckpts["fashion_uncond"]), "--classifier",
+                                    str(root / "clf_mnist.pt"), "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="probabilistic"):
+        fig7_denoising_probabilistic.main(["--n", "2", "--checkpoint", str(ckpts["mnist_denoise_plain"]),
+                                           "--classifier", str(root / "clf_mnist.pt"), "--data-dir", str(data_dir),
+                                           "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        fig4_wrong_timestep.main(["--noise", "1.5"])
+
+
+def test_metrics_on_known_cases():
+    import torch
+
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    assert torch.allclose(common.ssim(x, x), torch.ones(4), atol=1e-5)
+    assert (common.psnr(x, x) > 90).all()
+    noisy = x + 0.1 * torch.randn_like(x)
+    # MSE 0.01 on a range of 2: 10 log10(4 / 0.01) = 26.0 dB, up to clipping
+    assert abs(common.psnr(noisy, x).mean().item() - 26.0) < 0.6
+    assert (common.ssim(noisy, x) < 0.99).all()
+    assert torch.allclose(common.gaussian_blur(torch.ones(1, 1, 28, 28)), torch.ones(1, 1, 28, 28), atol=1e-6)
