@@ -202,10 +202,25 @@ def save_outputs(out, name, arrays, settings, metrics):
     atomic_write(out / f"{name}.json", lambda f: f.write(text.encode()))
 
 
+def finish(args, name, run, corrupted, trajectory, steps, final, settings, metrics, title, corrupted_label,
+           step_label="t", extra=None, strip=None):
+    """Draw the strip, write the npz and json, print the numbers. The strip shows the trajectory's snapshots between
+    the input and the final image, or `strip` = (images, steps) where it should show something else."""
+    shown, shown_steps = strip if strip is not None else (trajectory, steps)
+    draw_strip(Path(args.out) / f"{name}.png", run.x0, corrupted, shown[1:-1], shown_steps[1:-1].tolist(), final,
+               title, corrupted_label=corrupted_label, step_label=step_label)
+    arrays = {"original": run.x0, "corrupted": corrupted, "final": final, "trajectory": trajectory, "steps": steps,
+              "labels": run.labels, **(extra or {})}
+    save_outputs(args.out, name, arrays, settings, metrics)
+    report(name, metrics, args.out)
+
+
 def report(name, metrics, out):
     """Print the headline numbers and where the files went."""
     lines = [f"{name}:"]
     for what, m in metrics.items():
+        if "psnr" not in m:
+            continue
         parts = [f"PSNR {m['psnr']['mean']:.2f} dB", f"SSIM {m['ssim']['mean']:.3f}"]
         if "class_kept" in m:
             parts.append(f"class kept {100 * m['class_kept']:.0f}%")
@@ -256,15 +271,10 @@ def noisy_start_experiment(args, name, dataset, cond, title):
     settings = {"figure": name, "checkpoint": str(args.checkpoint), "noise": args.noise, "t_noise": t_noise,
                 "start": args.start, "t_start": t_start, "cycles": args.cycles, "n": args.n, "seed": args.seed,
                 "guidance": getattr(args, "guidance", None), "T": schedule.T}
-    # the strip shows the snapshots of the last cycle
-    last, last_steps = trajs[-1].stacked()
-    draw_strip(Path(args.out) / f"{name}.png", run.x0, x_noisy, last[1:-1], last_steps[1:-1].tolist(), final,
-               f"{title}\nnoise {args.noise:.0%} (t={t_noise}), fed in at t={t_start}; "
-               f"PSNR {metrics['final']['psnr']['mean']:.1f} dB, class kept {metrics['final']['class_kept']:.0%}",
-               corrupted_label=f"noisy t={t_noise}")
-    save_outputs(args.out, name, {"original": run.x0, "corrupted": x_noisy, "final": final, "trajectory": traj,
-                                  "steps": steps, "labels": run.labels}, settings, metrics)
-    report(name, metrics, args.out)
+    finish(args, name, run, x_noisy, traj, steps, final, settings, metrics,
+           f"{title}\nnoise {args.noise:.0%} (t={t_noise}), fed in at t={t_start}; "
+           f"PSNR {metrics['final']['psnr']['mean']:.1f} dB, class kept {metrics['final']['class_kept']:.0%}",
+           corrupted_label=f"noisy t={t_noise}", strip=trajs[-1].stacked())  # the strip: the last cycle
     return metrics
 
 

@@ -7,8 +7,6 @@ it per pass. Compare the final PSNR with the Gaussian blur baseline in the json.
 Runtime: about 10 s on a 2-core CPU with the defaults. Writes results/fig3_repeat_last_step.png, .npz, .json.
 """
 
-from pathlib import Path
-
 import common
 import data
 from ddpm import EpsFunction, repeat_step
@@ -38,14 +36,10 @@ def main(argv=None):
     settings = {"figure": name, "checkpoint": str(args.checkpoint), "noise": args.noise, "t_noise": t_noise,
                 "t_step": t_step, "repeats": args.repeats, "n": args.n, "seed": args.seed,
                 "guidance": args.guidance, "T": schedule.T}
-    common.draw_strip(Path(args.out) / f"{name}.png", run.x0, x_noisy, images[1:-1], steps[1:-1].tolist(), final,
-                      f"Fig. 3: the t={t_step} step alone, {args.repeats} times; "
-                      f"PSNR {metrics['final']['psnr']['mean']:.1f} dB (blur: {metrics['blur']['psnr']['mean']:.1f})",
-                      corrupted_label=f"noisy t={t_noise}", step_label="pass")
-    common.save_outputs(args.out, name, {"original": run.x0, "corrupted": x_noisy, "final": final,
-                                         "trajectory": images, "steps": steps, "labels": run.labels},
-                        settings, metrics)
-    common.report(name, metrics, args.out)
+    common.finish(args, name, run, x_noisy, images, steps, final, settings, metrics,
+                  f"Fig. 3: the t={t_step} step alone, {args.repeats} times; PSNR "
+                  f"{metrics['final']['psnr']['mean']:.1f} dB (blur: {metrics['blur']['psnr']['mean']:.1f})",
+                  corrupted_label=f"noisy t={t_noise}", step_label="pass")
     return metrics
 
 

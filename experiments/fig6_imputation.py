@@ -8,8 +8,6 @@ pixels; the diffusion model should beat all three.
 Runtime: about 15 s on a 2-core CPU with the defaults. Writes results/fig6_imputation.png, .npz, .json.
 """
 
-from pathlib import Path
-
 import torch
 
 import common
@@ -51,14 +49,11 @@ def main(argv=None):
     settings = {"figure": name, "checkpoint": str(args.checkpoint), "removed_fraction": args.noise,
                 "t_start": t_start, "n": args.n, "seed": args.seed, "T": run.schedule.T}
     images, steps = traj.stacked()
-    common.draw_strip(Path(args.out) / f"{name}.png", run.x0, corrupted, images[1:-1], steps[1:-1].tolist(), final,
-                      f"Fig. 6: imputation, {args.noise:.0%} of pixels removed; PSNR on missing pixels "
-                      f"{metrics['final']['psnr_missing']['mean']:.1f} dB (blur fill "
-                      f"{metrics['blur']['psnr_missing']['mean']:.1f})", corrupted_label="pixels removed")
-    common.save_outputs(args.out, name, {"original": run.x0, "corrupted": corrupted, "mask": mask, "final": final,
-                                         "trajectory": images, "steps": steps, "labels": run.labels},
-                        settings, metrics)
-    common.report(name, metrics, args.out)
+    common.finish(args, name, run, corrupted, images, steps, final, settings, metrics,
+                  f"Fig. 6: imputation, {args.noise:.0%} of pixels removed; PSNR on missing pixels "
+                  f"{metrics['final']['psnr_missing']['mean']:.1f} dB (blur fill "
+                  f"{metrics['blur']['psnr_missing']['mean']:.1f})", corrupted_label="pixels removed",
+                  extra={"mask": mask})
     return metrics
 
 

@@ -9,8 +9,6 @@ Runtime: about 15 s on a 2-core CPU with the defaults. Writes results/fig7_denoi
 (with --no-probabilistic: results/fig7_denoising_plain.*).
 """
 
-from pathlib import Path
-
 import torch
 
 import common
@@ -45,14 +43,11 @@ def main(argv=None):
     settings = {"figure": name, "checkpoint": str(args.checkpoint), "sigma": args.noise, "t_start": t_start,
                 "probabilistic": probabilistic, "n": args.n, "seed": args.seed, "T": run.schedule.T}
     images, steps = traj.stacked()
-    common.draw_strip(Path(args.out) / f"{name}.png", run.x0, noisy, images[1:-1], steps[1:-1].tolist(), final,
-                      f"Fig. 7: denoising, sigma {args.noise}, {'probabilistic' if probabilistic else 'plain'} "
-                      f"conditioning; PSNR {metrics['final']['psnr']['mean']:.1f} dB "
-                      f"(noisy {metrics['corrupted']['psnr']['mean']:.1f}, blur {metrics['blur']['psnr']['mean']:.1f})",
-                      corrupted_label=f"noisy s={args.noise}")
-    common.save_outputs(args.out, name, {"original": run.x0, "corrupted": noisy, "final": final, "trajectory": images,
-                                         "steps": steps, "labels": run.labels, "p": p}, settings, metrics)
-    common.report(name, {k: v for k, v in metrics.items() if k != "p"}, args.out)
+    common.finish(args, name, run, noisy, images, steps, final, settings, metrics,
+                  f"Fig. 7: denoising, sigma {args.noise}, {'probabilistic' if probabilistic else 'plain'} "
+                  f"conditioning; PSNR {metrics['final']['psnr']['mean']:.1f} dB (noisy "
+                  f"{metrics['corrupted']['psnr']['mean']:.1f}, blur {metrics['blur']['psnr']['mean']:.1f})",
+                  corrupted_label=f"noisy s={args.noise}", extra={"p": p})
     return metrics
 
 

@@ -1,0 +1,89 @@
+"""Run the figure scripts on many test images and collect their metrics into one table (docs/results_table.md).
+
+    python experiments/make_results.py --n 500                  # every figure (about 40 min on a 2-core CPU)
+    python experiments/make_results.py --n 500 --only fig1 fig4 # some of them
+
+Each figure writes its usual png/npz/json into --out (default results/n<N>/); the table gathers the json metrics.
+A figure whose checkpoint is missing is reported as such and skipped.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import common
+import fig1_matched_timestep
+import fig2_less_noise_timestep
+import fig3_repeat_last_step
+import fig4_wrong_timestep
+import fig5_fashion_unconditional
+import fig6_imputation
+import fig7_denoising_probabilistic
+
+FIGURES = {
+    "fig1": (fig1_matched_timestep, "fig1_matched_timestep", [], "mnist_class.pt"),
+    "fig2": (fig2_less_noise_timestep, "fig2_less_noise_timestep", [], "mnist_class.pt"),
+    "fig3": (fig3_repeat_last_step, "fig3_repeat_last_step", [], "mnist_class.pt"),
+    "fig4": (fig4_wrong_timestep, "fig4_wrong_timestep", [], "mnist_class.pt"),
+    "fig5": (fig5_fashion_unconditional, "fig5_fashion_unconditional", [], "fashion_uncond.pt"),
+    "fig6": (fig6_imputation, "fig6_imputation", [], "mnist_impute.pt"),
+    "fig7": (fig7_denoising_probabilistic, "fig7_denoising_probabilistic", [], "mnist_denoise_prob.pt"),
+    "fig7plain": (fig7_denoising_probabilistic, "fig7_denoising_plain", ["--no-probabilistic"],
+                  "mnist_denoise_plain.pt"),
+}
+
+
+def table(out, names):
+    """One markdown row per (figure, method): PSNR, SSIM (mean +- std over images), class kept, extra columns."""
+    lines = ["| figure | images | PSNR dB | SSIM | class kept | PSNR on missing pixels |", "|---|---|---|---|---|---|"]
+    for name in names:
+        path = Path(out) / f"{name}.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        for what, m in result["metrics"].items():
+            if "psnr" not in m:
+                continue
+            kept = f"{100 * m['class_kept']:.1f}%" if "class_kept" in m else ""
+            missing = f"{m['psnr_missing']['mean']:.2f}" if "psnr_missing" in m else ""
+            lines.append(f"| {name}: {what} | {result['settings']['n']} | {m['psnr']['mean']:.2f} +- "
+                         f"{m['psnr']['std']:.2f} | {m['ssim']['mean']:.3f} +- {m['ssim']['std']:.3f} | {kept} | "
+                         f"{missing} |")
+        if "p" in result["metrics"]:
+            p = result["metrics"]["p"]
+            lines.append(f"| {name}: p along the chain | | first step {p['first_step']:.2f}, last step "
+                         f"{p['last_step']:.2f}, range [{p['min']:.2f}, {p['max']:.2f}] | | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=common.positive_int, default=500)
+    ap.add_argument("--only", nargs="*", choices=sorted(FIGURES), default=sorted(FIGURES))
+    ap.add_argument("--out", default=None, help="default results/n<N>/")
+    ap.add_argument("--table", default=str(common.ROOT / "docs" / "results_table.md"))
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    out = args.out or str(common.ROOT / "results" / f"n{args.n}")
+    timings = {}
+    for key in args.only:
+        module, name, extra, ckpt = FIGURES[key]
+        if not (common.CHECKPOINTS / ckpt).exists():
+            print(f"{key}: skipped, checkpoints/{ckpt} is not there yet")
+            continue
+        t0 = time.perf_counter()
+        module.main(["--n", str(args.n), "--out", out, "--device", args.device, *extra])
+        timings[name] = time.perf_counter() - t0
+    names = [FIGURES[k][1] for k in sorted(FIGURES)]
+    text = (f"# Metrics of the figure scripts\n\nWritten by `python experiments/make_results.py --n {args.n}` "
+            f"(figures run: {', '.join(args.only)}); per-figure outputs in `{Path(out).relative_to(common.ROOT)}`. "
+            f"Seed 0, the first {args.n} test images of each dataset. Means +- standard deviations over images.\n\n"
+            + table(out, names) + "\n")
+    Path(args.table).write_text(text)
+    print(text)
+    print("seconds per figure:", {k: round(v) for k, v in timings.items()})
+
+
+if __name__ == "__main__":
+    main()
