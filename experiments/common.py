@@ -172,7 +172,7 @@ def draw_strip(path, original, corrupted, trajectory, steps, final, title, corru
     columns = [("original", original), (corrupted_label, corrupted)]
     columns += [(f"{step_label}={s}", trajectory[k]) for k, s in enumerate(steps)]
     columns += [("final", final)]
-    height = 0.95 * rows + 0.6
+    height = 0.9 * rows + 0.7
     fig, axes = plt.subplots(rows, len(columns), figsize=(0.9 * len(columns), height), squeeze=False)
     for c, (name, imgs) in enumerate(columns):
         pics = to_unit(imgs[:rows])
@@ -184,7 +184,7 @@ def draw_strip(path, original, corrupted, trajectory, steps, final, title, corru
             if r == 0:
                 ax.set_title(name, fontsize=7)
     fig.suptitle(title, fontsize=8)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.45 / height))  # leave room for the two-line title
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.4 / height))  # leave room for the two-line title
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
