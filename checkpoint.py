@@ -112,7 +112,8 @@ def load_ddpm(path, device="cpu", weights="ema"):
 
 def export(src, dst, dtype=torch.float16):
     """A small copy of a training checkpoint for shipping: the EMA weights in fp16 and the configs, without the raw
-    weights, the optimizer state or the RNG states (it can be sampled from, not resumed). About a quarter of the size."""
+    weights, the optimizer state or the RNG states (it can be sampled from, not resumed). About an eighth of the
+    size."""
     ckpt = load_checkpoint(src, "ddpm")
     slim = {k: ckpt[k] for k in ("kind", "format", "train_config", "model_config", "schedule", "step", "loss",
                                  "wall_time_s")}

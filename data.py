@@ -255,7 +255,7 @@ def download(dataset, data_dir=None, mirrors=None):
         urls = [m + stem + ".gz" for m in (mirrors or MIRRORS[folder_name])]
         data = fetch_verified(urls, key)
         packed = gzip.compress(data, mtime=0)
-        atomic_write(folder / (stem + ".gz"), lambda f: f.write(packed))
+        atomic_write(folder / (stem + ".gz"), lambda f, packed=packed: f.write(packed))
         print(f"{folder / (stem + '.gz')}: downloaded, checksum ok")
     return folder
 

@@ -4,7 +4,8 @@ Read this file top to bottom to learn the paper ("Optimizing Diffusion Models fo
 in ../shared/paper). Everything the experiments use is here:
 
   1. Schedule          the noise schedule beta_1..beta_T and the quantities derived from it (paper, section 2.1)
-     .q_sample         the forward process in closed form, x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (eq. 7)
+     .q_sample         the forward process in closed form (eq. 7):
+                       x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps
      .p_step           one reverse step, Algorithm 2 line 4
   2. training_loss     Algorithm 1: predict the noise, mean squared error
   3. EpsFunction       eps_theta(x_t, t) as the samplers see it, with the paper's two kinds of conditioning:
@@ -135,7 +136,8 @@ class Schedule:
 
     def q_posterior_mean(self, x0, x_t, t):
         """Mean of the true posterior q(x_{t-1} | x_t, x0) (Ho et al., eq. 7), which a perfect reverse step hits.
-        mu~_t = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) x0 + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) x_t
+        mu~_t = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) x0
+                + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) x_t       (derivation: docs/derivations.md)
         """
         ab, ab_prev = extract(self.alpha_bars, t, x_t), extract(self.alpha_bars_prev, t, x_t)
         b, a = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)

@@ -33,7 +33,8 @@ def parse(argv=None):
     ap.add_argument("--class", dest="label", type=int, default=None,
                     help="class to draw (class-conditional models); default: all classes in turn")
     ap.add_argument("--guidance", type=float, default=None,
-                    help=f"classifier-free guidance weight w >= 0 (class-conditional models; default {DEFAULT_GUIDANCE})")
+                    help=f"classifier-free guidance weight w >= 0 (class-conditional models; "
+                         f"default {DEFAULT_GUIDANCE})")
     ap.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps (with --sampler ddim; default 50)")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")

@@ -56,8 +56,8 @@ class TrainConfig:
 
 
 # fields that define the model or the data it learns; a resumed run may not change them
-FROZEN = ("dataset", "cond", "corruption", "corruption_level", "corruption_level_max", "probabilistic", "tau", "width", "T", "schedule",
-          "batch_size", "lr", "warmup", "grad_clip", "ema", "p_uncond", "seed", "limit")
+FROZEN = ("dataset", "cond", "corruption", "corruption_level", "corruption_level_max", "probabilistic", "tau", "width",
+          "T", "schedule", "batch_size", "lr", "warmup", "grad_clip", "ema", "p_uncond", "seed", "limit")
 
 
 def check_config(cfg):
@@ -66,7 +66,8 @@ def check_config(cfg):
         (cfg.dataset in data.DATASETS, f"--dataset must be one of {sorted(data.DATASETS)}"),
         (cfg.cond in ("none", "class", "image"), "--cond must be none, class or image"),
         (cfg.corruption in ("pixels", "noise"), "--corruption must be pixels or noise"),
-        (cfg.corruption != "pixels" or 0 <= cfg.corruption_level <= 1, "--corruption-level for pixels is a fraction in [0, 1]"),
+        (cfg.corruption != "pixels" or 0 <= cfg.corruption_level <= 1,
+         "--corruption-level for pixels is a fraction in [0, 1]"),
         (cfg.corruption != "pixels" or cfg.corruption_level_max <= 1, "--corruption-level-max for pixels is at most 1"),
         (cfg.corruption_level >= 0, "--corruption-level must be >= 0"),
         (cfg.tau > 0, "--tau must be > 0"),
@@ -251,7 +252,8 @@ def main(argv=None):
             changed = [f"--{k.replace('_', '-')} {v} (checkpoint: {getattr(cfg, k)})"
                        for k, v in args.items() if k in FROZEN and v != getattr(cfg, k)]
             if changed:
-                raise SystemExit("error: a resumed run keeps the checkpoint's settings; these differ: " + ", ".join(changed))
+                raise SystemExit("error: a resumed run keeps the checkpoint's settings; these differ: "
+                                 + ", ".join(changed))
             for k, v in args.items():
                 setattr(cfg, k, v)
             out = out or str(Path(resume_path).parent)

@@ -292,6 +292,7 @@ def conditioned_chain(run, x_cond, args, mode, name):
     eps_fn = EpsFunction(run.model, x_cond=x_cond, mode=mode, tau=run.ckpt["train_config"]["tau"],
                          generator=run.generator)
     with progress(t_start, f"{name} (t_start={t_start})", args) as bar:
-        final, traj = sample_from(eps_fn, schedule, x_start, t_start, record_every=snapshot_every(t_start, args.snapshots),
-                                  generator=run.generator, progress=bar)
+        final, traj = sample_from(eps_fn, schedule, x_start, t_start,
+                                  record_every=snapshot_every(t_start, args.snapshots), generator=run.generator,
+                                  progress=bar)
     return final, traj, torch.stack(eps_fn.p_history).cpu(), t_start

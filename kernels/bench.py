@@ -74,49 +74,56 @@ def bench_copy(n, device, smoke):
 
 
 def bench_reverse_step(cases, device, smoke, copy_gbs):
+    return [r for case, shape in cases for r in reverse_step_case(case, shape, device, smoke, copy_gbs)]
+
+
+def reverse_step_case(case, shape, device, smoke, copy_gbs):
     rows = []
-    for case, shape in cases:
-        x, eps_c, eps_u, z = (torch.randn(shape, device=device) for _ in range(4))
-        c_x, c_eps, sigma, w = 1.01, 0.05, 0.1, 2.0
-        n = x.numel()
-        nbytes = 20 * n  # read x_t, eps_c, eps_u, z; write x_{t-1}: 5 x 4 bytes
-        ref = lambda: reverse_step_reference(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
-        comp_fn = compiled(reverse_step_reference, smoke)
-        comp = lambda: comp_fn(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
-        tri = lambda: reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
-        tri_philox = lambda: reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=7)  # noqa: E731
-        rows.append(row("reverse step: eager", case, timer(ref, smoke), nbytes, copy_gbs))
-        rows.append(row("reverse step: torch.compile", case, timer(comp, smoke), nbytes, copy_gbs))
-        rows.append(row("reverse step: Triton", case, timer(tri, smoke), nbytes, copy_gbs))
-        # in-kernel noise reads 16 bytes per element, but the useful work is the same: count it as 20 to compare
-        rows.append(row("reverse step: Triton, in-kernel z (16 B/elem)", case, timer(tri_philox, smoke),
-                        16 * n, copy_gbs))
-        if not smoke and case.startswith("MNIST"):
-            rows.append(row("reverse step: eager, CUDA graph", case, timer(ref, smoke, cuda_graph=True), nbytes,
-                            copy_gbs))
-            rows.append(row("reverse step: Triton, CUDA graph", case, timer(tri, smoke, cuda_graph=True), nbytes,
-                            copy_gbs))
+    x, eps_c, eps_u, z = (torch.randn(shape, device=device) for _ in range(4))
+    c_x, c_eps, sigma, w = 1.01, 0.05, 0.1, 2.0
+    n = x.numel()
+    nbytes = 20 * n  # read x_t, eps_c, eps_u, z; write x_{t-1}: 5 x 4 bytes
+    ref = lambda: reverse_step_reference(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
+    comp_fn = compiled(reverse_step_reference, smoke)
+    comp = lambda: comp_fn(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
+    tri = lambda: reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
+    tri_philox = lambda: reverse_step_triton(  # noqa: E731
+        x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=7)
+    rows.append(row("reverse step: eager", case, timer(ref, smoke), nbytes, copy_gbs))
+    rows.append(row("reverse step: torch.compile", case, timer(comp, smoke), nbytes, copy_gbs))
+    rows.append(row("reverse step: Triton", case, timer(tri, smoke), nbytes, copy_gbs))
+    # with z drawn in the kernel there is one tensor fewer to read: 16 bytes per element
+    rows.append(row("reverse step: Triton, in-kernel z (16 B/elem)", case, timer(tri_philox, smoke),
+                    16 * n, copy_gbs))
+    if not smoke and case.startswith("MNIST"):
+        rows.append(row("reverse step: eager, CUDA graph", case, timer(ref, smoke, cuda_graph=True), nbytes,
+                        copy_gbs))
+        rows.append(row("reverse step: Triton, CUDA graph", case, timer(tri, smoke, cuda_graph=True), nbytes,
+                        copy_gbs))
     return rows
 
 
 def bench_masked_concat(cases, device, smoke, copy_gbs):
+    return [r for case, shape in cases for r in masked_concat_case(case, shape, device, smoke, copy_gbs)]
+
+
+def masked_concat_case(case, shape, device, smoke, copy_gbs):
     rows = []
-    for case, shape in cases:
-        x = torch.randn(shape, device=device)
-        c = 0.3 * torch.randn(shape, device=device)
-        u = torch.rand(shape[0], device=device)
-        n = x.numel()
-        nbytes = 16 * n  # read x_t and x_cond, write both halves of out
-        ref = lambda: masked_concat_reference(x, c, "probabilistic", 1.0, u)  # noqa: E731
-        comp_fn = compiled(masked_concat_reference, smoke)
-        comp = lambda: comp_fn(x, c, "probabilistic", 1.0, u)  # noqa: E731
-        tri = lambda: masked_concat_triton(x, c, "probabilistic", 1.0, u)  # noqa: E731
-        rows.append(row("masked concat: eager", case, timer(ref, smoke), nbytes, copy_gbs))
-        rows.append(row("masked concat: torch.compile", case, timer(comp, smoke), nbytes, copy_gbs))
-        rows.append(row("masked concat: Triton", case, timer(tri, smoke), nbytes, copy_gbs))
-        if not smoke and case.startswith("MNIST"):
-            rows.append(row("masked concat: Triton, CUDA graph", case, timer(tri, smoke, cuda_graph=True), nbytes,
-                            copy_gbs))
+    x = torch.randn(shape, device=device)
+    c = 0.3 * torch.randn(shape, device=device)
+    u = torch.rand(shape[0], device=device)
+    n = x.numel()
+    nbytes = 16 * n  # read x_t and x_cond, write both halves of out
+    ref = lambda: masked_concat_reference(x, c, "probabilistic", 1.0, u)  # noqa: E731
+    comp_fn = compiled(masked_concat_reference, smoke)
+    comp = lambda: comp_fn(x, c, "probabilistic", 1.0, u)  # noqa: E731
+    tri = lambda: masked_concat_triton(x, c, "probabilistic", 1.0, u)  # noqa: E731
+    rows.append(row("masked concat: eager", case, timer(ref, smoke), nbytes, copy_gbs))
+    rows.append(row("masked concat: torch.compile", case, timer(comp, smoke), nbytes, copy_gbs))
+    rows.append(row("masked concat: Triton", case, timer(tri, smoke), nbytes, copy_gbs))
+    if not smoke and case.startswith("MNIST"):
+        rows.append(row("masked concat: Triton, CUDA graph", case, timer(tri, smoke, cuda_graph=True), nbytes,
+                        copy_gbs))
     return rows
 
 
