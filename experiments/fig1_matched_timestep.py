@@ -4,7 +4,8 @@ Test digits get the schedule's own 30% noise, x_t = sqrt(alpha_bar_t) x0 + sqrt(
 t = round(0.3 T) = 60, and enter the class-conditional MNIST DDPM's reverse chain as x_60, told their true class.
 What to see: the chain removes the noise and returns the same digit (high PSNR, class kept): the network has learned
 the distribution of x_t at every step, so a correctly placed noisy image is just an ordinary point of the chain.
-Runtime: 8 s with the defaults on the 2-core development CPU (one thread, a training job beside it). Writes results/fig1_matched_timestep.png, .npz, .json.
+Runtime: 8 s with the defaults on the 2-core development CPU
+(one thread, a training job beside it). Writes results/fig1_matched_timestep.png, .npz, .json.
 """
 
 import common

@@ -4,7 +4,8 @@ Same as Fig. 1, but the image with noise at t = round(0.3 T) = 60 enters the cha
 that expects less noise than the image holds.
 What to see: the chain still denoises, but the leftover noise is treated as signal: less sharp than Fig. 1 (lower
 PSNR and SSIM than fig1's json reports).
-Runtime: 8 s with the defaults on the 2-core development CPU (one thread, a training job beside it). Writes results/fig2_less_noise_timestep.png, .npz, .json.
+Runtime: 8 s with the defaults on the 2-core development CPU
+(one thread, a training job beside it). Writes results/fig2_less_noise_timestep.png, .npz, .json.
 """
 
 import common

@@ -4,7 +4,8 @@ The image with noise at t = round(0.3 T) = 60 goes through the t = 1 step of the
 x <- (x - beta_1 / sqrt(1 - alpha_bar_1) eps(x, 1)) / sqrt(alpha_1) (no noise is added at t = 1), again and again.
 What to see: some noise goes, mostly by smoothing; the t = 1 network expects almost no noise and removes little of
 it per pass. Compare the final PSNR with the Gaussian blur baseline in the json.
-Runtime: 8 s with the defaults on the 2-core development CPU (one thread, a training job beside it). Writes results/fig3_repeat_last_step.png, .npz, .json.
+Runtime: 8 s with the defaults on the 2-core development CPU
+(one thread, a training job beside it). Writes results/fig3_repeat_last_step.png, .npz, .json.
 """
 
 import common

@@ -4,7 +4,8 @@ The image with noise at t = round(0.3 T) = 60 enters the class-conditional MNIST
 told its true class.
 What to see: the chain treats the image as (almost) pure noise and generates: the final image is a digit of the same
 class (the class is given) but not the same image: class kept near 100%, PSNR far below Fig. 1.
-Runtime: 12 s with the defaults on the 2-core development CPU (one thread, a training job beside it). Writes results/fig4_wrong_timestep.png, .npz, .json.
+Runtime: 12 s with the defaults on the 2-core development CPU
+(one thread, a training job beside it). Writes results/fig4_wrong_timestep.png, .npz, .json.
 """
 
 import common
