@@ -110,3 +110,17 @@ def test_metrics_on_known_cases():
     assert abs(common.psnr(noisy, x).mean().item() - 26.0) < 0.6
     assert (common.ssim(noisy, x) < 0.99).all()
     assert torch.allclose(common.gaussian_blur(torch.ones(1, 1, 28, 28)), torch.ones(1, 1, 28, 28), atol=1e-6)
+
+
+def test_results_table_collects_the_json_metrics(tiny, tmp_path):
+    import make_results
+
+    root, data_dir, ckpts = tiny
+    fig7_denoising_probabilistic.main(["--n", "2", "--checkpoint", str(ckpts["mnist_denoise_prob"]), "--classifier",
+                                       str(root / "clf_mnist.pt"), "--data-dir", str(data_dir), "--out",
+                                       str(tmp_path), "--no-progress", "--device", "cpu"])
+    text = make_results.table(tmp_path, ["fig1_matched_timestep", "fig7_denoising_probabilistic"])
+    rows = text.splitlines()
+    assert rows[0].startswith("| figure |") and len(rows) == 2 + 3 + 1  # final, corrupted, blur, and p
+    metrics = json.loads((tmp_path / "fig7_denoising_probabilistic.json").read_text())["metrics"]
+    assert f"{metrics['final']['psnr']['mean']:.2f}" in rows[2]
