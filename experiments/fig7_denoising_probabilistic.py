@@ -5,8 +5,8 @@ every step, with m = 1 with probability p = 1 - exp(-RMS(x_t - y) / tau) (sectio
 (early in the chain) it leans on it, close to it (late) it relies on what it knows of clean digits.
 --no-probabilistic runs the plain-concat model (section 3.2, m = 1 always), which the paper says failed on noise.
 What to see: clean digits, PSNR above the noisy input and above a Gaussian blur; the npz holds p along the chain.
-Runtime: about 15 s on a 2-core CPU with the defaults. Writes results/fig7_denoising_probabilistic.png, .npz, .json
-(with --no-probabilistic: results/fig7_denoising_plain.*).
+Runtime: 12 s with the defaults on the 2-core development CPU (one thread, a training job beside it).
+Writes results/fig7_denoising_probabilistic.png, .npz, .json (with --no-probabilistic: results/fig7_denoising_plain.*).
 """
 
 import torch
