@@ -57,6 +57,26 @@ def table(out, names):
     return "\n".join(lines)
 
 
+def paired_psnr(out, a, b):
+    """Per-image PSNR of figure b's final images minus figure a's, on the same inputs: (mean, standard error, share
+    of images where b is higher), or None if either is missing or their inputs differ."""
+    import numpy as np
+    import torch
+
+    pa, pb = Path(out) / f"{a}.npz", Path(out) / f"{b}.npz"
+    if not (pa.exists() and pb.exists()):
+        return None
+    ra, rb = np.load(pa), np.load(pb)
+    if not np.array_equal(ra["original"], rb["original"]):
+        return None
+    d = (common.psnr(torch.from_numpy(rb["final"]), torch.from_numpy(rb["original"]))
+         - common.psnr(torch.from_numpy(ra["final"]), torch.from_numpy(ra["original"]))).double()
+    return d.mean().item(), (d.std() / len(d) ** 0.5).item(), (d > 0).double().mean().item()
+
+
+PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"), ("fig7_denoising_plain", "fig7_denoising_probabilistic")]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=common.positive_int, default=500)
@@ -64,10 +84,11 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="default results/n<N>/")
     ap.add_argument("--table", default=str(common.ROOT / "docs" / "results_table.md"))
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--table-only", action="store_true", help="only rebuild the table from the json files in --out")
     args = ap.parse_args(argv)
     out = args.out or str(common.ROOT / "results" / f"n{args.n}")
     timings = {}
-    for key in args.only:
+    for key in [] if args.table_only else args.only:
         module, name, extra, ckpt = FIGURES[key]
         if not (common.CHECKPOINTS / ckpt).exists():
             print(f"{key}: skipped, checkpoints/{ckpt} is not there yet")
@@ -76,10 +97,17 @@ def main(argv=None):
         module.main(["--n", str(args.n), "--out", out, "--device", args.device, *extra])
         timings[name] = time.perf_counter() - t0
     names = [FIGURES[k][1] for k in sorted(FIGURES)]
+    done = [k for k in sorted(FIGURES) if (Path(out) / f"{FIGURES[k][1]}.json").exists()]
     text = (f"# Metrics of the figure scripts\n\nWritten by `python experiments/make_results.py --n {args.n}` "
-            f"(figures run: {', '.join(args.only)}); per-figure outputs in `{Path(out).relative_to(common.ROOT)}`. "
+            f"(figures with results: {', '.join(done)}); per-figure outputs in "
+            f"`{Path(out).relative_to(common.ROOT)}`. "
             f"Seed 0, the first {args.n} test images of each dataset. Means +- standard deviations over images.\n\n"
             + table(out, names) + "\n")
+    for a, b in PAIRS:
+        r = paired_psnr(out, a, b)
+        if r is not None:
+            text += (f"\nPaired PSNR, {b} minus {a}, same inputs: {r[0]:+.2f} +- {r[1]:.2f} dB (standard error), "
+                     f"{b} higher for {100 * r[2]:.0f}% of the images.\n")
     Path(args.table).write_text(text)
     print(text)
     print("seconds per figure:", {k: round(v) for k, v in timings.items()})
