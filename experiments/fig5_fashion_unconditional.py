@@ -3,7 +3,8 @@
 Fashion-MNIST test images with noise at t = round(0.3 T) = 60 enter an unconditional DDPM's chain at t = T.
 What to see: with no class to hold on to, the chain generates some other garment: the class changes often
 (class kept well below 100%), as in the paper's trousers that became a dress.
-Runtime: about 30 s on a 2-core CPU with the defaults. Writes results/fig5_fashion_unconditional.png, .npz, .json.
+Runtime: 10 s with the defaults on the 2-core development CPU (one thread).
+Writes results/fig5_fashion_unconditional.png, .npz, .json.
 """
 
 import common
