@@ -3,7 +3,9 @@
     python kernels/bench.py                      # on a CUDA machine: prints the tables, writes docs/benchmarks.md
     python kernels/bench.py --smoke              # anywhere: tiny sizes, CPU timer, checks the script itself runs
 
-Three tables, every version timed side by side in one run with triton.testing.do_bench (median of repeated runs):
+First the correctness checks (each kernel against its reference on fresh random inputs, outputs poisoned with NaN;
+--check-only stops there, exit status 1 if one fails). Then three tables, every version timed side by side in one
+run with triton.testing.do_bench (median of repeated runs):
   1. the fused reverse step (guidance combine + noise tensor z): Triton, eager PyTorch reference, torch.compile of
      the reference; at the MNIST case (B = 256, 1 x 28 x 28) and a large case (64M elements); the small case also
      under a CUDA graph, which removes the launch overhead that dominates at 200k elements.
@@ -37,6 +39,48 @@ from ddpm import EpsFunction, Schedule, sample_from  # noqa: E402
 from kernels.masked_concat import masked_concat_reference, masked_concat_triton  # noqa: E402
 from kernels.reverse_step import reverse_step_reference, reverse_step_triton  # noqa: E402
 from unet import UNet, UNetConfig  # noqa: E402
+
+
+def rel_err(a, b):
+    """||a - b|| / ||b|| in float64; NaN (an element never written) stays NaN and fails every check."""
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm().clamp(min=1e-30)).item()
+
+
+def check(device, shapes):
+    """Correctness first: each Triton kernel against its reference on fresh random inputs, the output poisoned
+    with NaN first so that an element the kernel never writes fails. Returns (rows, all passed)."""
+    rows = []
+    for shape in shapes:
+        x, eps_c, eps_u, z = (torch.randn(shape, device=device) for _ in range(4))
+        c_x, c_eps, sigma, w = 1.013, 0.071, 0.13, 2.0
+        ref = reverse_step_reference(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)
+        out = torch.full_like(x, float("nan"))
+        reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z, out=out)
+        err = rel_err(out, ref)
+        rows.append({"check": "reverse step, guidance, z given", "shape": str(tuple(shape)), "value": err,
+                     "passes": err < 1e-6})
+        # z drawn in the kernel (Philox): not the reference's bits, so check its law: (out - mean) / sigma ~ N(0, 1)
+        mean = reverse_step_reference(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=None)
+        out = torch.full_like(x, float("nan"))
+        reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=12345, out=out)
+        zk = ((out - mean) / sigma).double()
+        tol = 6 / zk.numel() ** 0.5  # six standard errors
+        ok = bool(torch.isfinite(zk).all()) and abs(zk.mean().item()) < tol and abs(zk.std().item() - 1) < 2 * tol
+        rows.append({"check": "reverse step, in-kernel z: max(abs(mean z), abs(std z - 1))", "shape": str(tuple(shape)),
+                     "value": max(abs(zk.mean().item()), abs(zk.std().item() - 1)), "passes": ok})
+        c = 0.3 * torch.randn(shape, device=device)
+        u = torch.rand(shape[0], device=device)
+        ref_out, ref_p, ref_m = masked_concat_reference(x, c, "probabilistic", 0.7, u)
+        out = torch.full((shape[0], 2 * shape[1], *shape[2:]), float("nan"), device=device)
+        _, p, m = masked_concat_triton(x, c, "probabilistic", 0.7, u, out=out)
+        err = max(rel_err(out, ref_out), rel_err(p, ref_p))
+        # a u within rounding of p may flip m; count the mismatches where |u - p| is clear of rounding
+        clear = (u - ref_p).abs() > 1e-5
+        ok = err < 1e-5 and bool((m[clear] == ref_m[clear]).all())
+        rows.append({"check": "masked concat, probabilistic: out and p", "shape": str(tuple(shape)), "value": err,
+                     "passes": ok})
+    return rows, all(r["passes"] for r in rows)
 
 
 def timer(fn, smoke, cuda_graph=False):
@@ -184,7 +228,7 @@ def bench_sampler(device, smoke, B, T):
 
 def markdown(table):
     keys = list(table[0])
-    fmt = lambda v: f"{v:,.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: (f"{v:,.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}") if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in table]
     return "\n".join(lines)
@@ -194,6 +238,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes on any device, to check the script runs")
     ap.add_argument("--out", default="docs/benchmarks.md", help="where to write the tables")
+    ap.add_argument("--check-only", action="store_true", help="only the correctness checks (exit 1 if one fails)")
     args = ap.parse_args(argv)
 
     if not torch.cuda.is_available() and not args.smoke:
@@ -206,6 +251,11 @@ def main(argv=None):
     else:
         cases = [("MNIST B=256", (256, 1, 28, 28)), ("large 64M", (1024, 1, 256, 256))]
         copy_n, B, T = 1 << 26, 256, 200
+    checks, ok = check(device, [cases[0][1], (3, 1, 29, 31)])
+    print(markdown(checks))
+    if args.check_only or not ok:
+        print("all checks pass" if ok else "A CHECK FAILED: no timings")
+        return 0 if ok else 1
     copy_gbs = bench_copy(copy_n, device, args.smoke)
     ops = bench_reverse_step(cases, device, args.smoke, copy_gbs) + bench_masked_concat(cases, device, args.smoke,
                                                                                          copy_gbs)
@@ -218,7 +268,8 @@ def main(argv=None):
               f"triton {triton.__version__}, Python {sys.version.split()[0]}.\n"
               f"Command: `python kernels/bench.py{' --smoke' if args.smoke else ''}`. "
               f"Device-to-device copy bandwidth measured in the same run: {copy_gbs:,.0f} GB/s.\n")
-    text = (header + "\n## Fused operations (median of do_bench; GB/s by the bytes each must move)\n\n"
+    text = (header + "\n## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
+            + markdown(checks) + "\n\n## Fused operations (median of do_bench; GB/s by the bytes each must move)\n\n"
             + markdown(ops) + "\n\n## Whole sampler (T = %d, B = %d, guidance w = 2)\n\n" % (T, B)
             + markdown(sampler_rows) + "\n")
     print(text)

@@ -29,6 +29,8 @@ bit-for-bit deterministic from run to run.
 
 import torch
 
+from kernels import use_triton
+
 try:
     import triton
     import triton.language as tl
@@ -184,13 +186,10 @@ def masked_concat(x_t, x_cond, mode="probabilistic", tau=1.0, u=None, backend="a
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if x_t.shape != x_cond.shape:
         raise ValueError(f"x_t {tuple(x_t.shape)} and x_cond {tuple(x_cond.shape)} must have one shape")
-    if backend not in ("auto", "triton", "torch"):
-        raise ValueError(f"backend must be auto, triton or torch, got {backend!r}")
     if mode == "probabilistic":
         if not tau > 0:
             raise ValueError(f"tau must be > 0, got {tau}")
         if not isinstance(u, int) and (u is None or u.shape != (x_t.shape[0],)):
             raise ValueError("mode='probabilistic' needs u: a (B,) tensor of uniforms, or an int seed")
-    use_triton = backend == "triton" or (backend == "auto" and x_t.is_cuda and triton is not None)
-    fn = masked_concat_triton if use_triton else masked_concat_reference
+    fn = masked_concat_triton if use_triton(backend, x_t, triton is not None) else masked_concat_reference
     return fn(x_t, x_cond, mode, tau, u)

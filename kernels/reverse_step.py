@@ -29,6 +29,8 @@ elsewhere; the tests run the Triton kernel on the CPU in Triton's interpreter (T
 
 import torch
 
+from kernels import use_triton
+
 try:
     import triton
     import triton.language as tl
@@ -147,9 +149,6 @@ def reverse_step(x_t, eps, schedule, t, noise=None, *, eps_uncond=None, w=0.0, b
     for name, other in (("eps", eps), ("eps_uncond", eps_uncond), ("noise", noise)):
         if isinstance(other, torch.Tensor) and other.shape != x_t.shape:
             raise ValueError(f"{name} has shape {tuple(other.shape)}, x_t has {tuple(x_t.shape)}")
-    if backend not in ("auto", "triton", "torch"):
-        raise ValueError(f"backend must be auto, triton or torch, got {backend!r}")
     c_x, c_eps, sigma = schedule.step_coefficients(t)
-    use_triton = backend == "triton" or (backend == "auto" and x_t.is_cuda and triton is not None)
-    fn = reverse_step_triton if use_triton else reverse_step_reference
+    fn = reverse_step_triton if use_triton(backend, x_t, triton is not None) else reverse_step_reference
     return fn(x_t, eps, c_x, c_eps, sigma, eps_uncond=eps_uncond, w=w, noise=noise)

@@ -1,0 +1,384 @@
+"""denoise.py - blind denoising with a pretrained DDPM: estimate the noise, enter the chain at the matching step.
+
+    python denoise.py noisy.png --out clean.png                   # one 28x28 grey image, noise level estimated
+    python denoise.py noisy.npy --out clean.npy --chains 8        # (N, 28, 28) or (N, 1, 28, 28) float array
+    python denoise.py noisy.png --sigma 0.3 --out clean.png       # a known noise level (the "oracle")
+
+The paper (section 3.1, Figs. 1-4) feeds a noisy image into an unconditional DDPM's reverse chain and finds that it
+comes out clean only if it enters at the step whose noise matches its own, which needs the noise level. Real noise is
+additive, y = x + sigma n with n ~ N(0, I), and sigma is unknown. Three steps make that practical:
+
+1. Estimate sigma from y alone. `immerkaer` (Immerkaer 1996): the 3x3 mask
+        M = [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]
+   is the difference of two Laplacians, so it cancels constants, ramps and (nearly) smooth curvature; on pure noise
+   the response M * y has standard deviation sigma * sqrt(sum M^2) = 6 sigma, and the mean of a half-normal |z| is
+   sqrt(2/pi) times its std:
+        sigma_hat = sqrt(pi / 2) / (6 (W - 2) (H - 2)) * sum |M * y|
+   Edges leak into that sum, which biases it upward on images with sharp strokes. `mad` (the default) takes the
+   median instead of the mean of the finest diagonal Haar wavelet coefficients (Donoho & Johnstone 1994):
+        d = (y[2i, 2j] - y[2i, 2j+1] - y[2i+1, 2j] + y[2i+1, 2j+1]) / 2,   sigma_hat = median |d| / 0.6745
+   (the Haar transform is orthonormal, so d has std sigma on noise; 0.6745 is the median of |N(0, 1)|). A median
+   ignores most coefficients that sit on an edge, but not all: both still overestimate small sigma on digits.
+   `model` (the default) lets the DDPM remove the strokes: start from `mad`, then twice
+        sigma <- RMS(y - E[x | y, sigma])
+   with E[x | y, sigma] the model's posterior mean at the step that matches sigma (Tweedie's formula, below).
+
+2. Pick the step. The chain's x_t = sqrt(ab_t) x + sqrt(1 - ab_t) eps (eq. 7, ab = alpha_bar). Scaled by
+   sqrt(ab_t), y becomes sqrt(ab_t) x + sqrt(ab_t) sigma n: the right signal, and noise of variance ab_t sigma^2.
+   That is exactly x_t when ab_t sigma^2 = 1 - ab_t, i.e.
+        (1 - ab_t*) / ab_t* = sigma^2.
+   Steps are discrete, so take the first t* whose noise is at least sigma and top the rest up with fresh noise:
+        x_t* = sqrt(ab_t*) y + sqrt(1 - ab_t* - ab_t* sigma^2) n',       n' ~ N(0, I)
+   which is distributed exactly as q(x_t* | x) (the two noises add: ab sigma^2 + 1 - ab - ab sigma^2 = 1 - ab).
+
+3. Run the reverse chain from t* (Algorithm 2, or DDIM with fewer steps). One chain's output is a sample from the
+   model's posterior p(x | y): sharp, but it can pick a different plausible digit where y is ambiguous. The
+   average of K chains estimates the posterior mean E[x | y], the minimum-MSE answer (higher PSNR, softer). The
+   posterior mean also has a one-network-call form (Tweedie's formula, the model's own x0 prediction at t*):
+        E[x | x_t*] = (x_t* - sqrt(1 - ab_t*) eps(x_t*, t*)) / sqrt(ab_t*)
+   returned as `tweedie`.
+
+Images are in [-1, 1] (the training range). The model must be an unconditional DDPM of 28x28 images
+(`checkpoints/mnist_uncond.pt`, the default), or a class-conditional one, used without a label (its null class).
+"""
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist_uncond.pt"
+ESTIMATORS = ("model", "mad", "immerkaer")
+
+
+class DenoiseError(ValueError):
+    """Input the denoiser cannot take: wrong shape, range or type. The message says what was expected."""
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 1. The noise level from the image alone
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def estimate_sigma_immerkaer(y):
+    """Immerkaer's estimator, one sigma per image: (N, 1, H, W) -> (N,). See the module docstring."""
+    mask = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], device=y.device).view(1, 1, 3, 3)
+    response = F.conv2d(y.float(), mask)  # (N, 1, H-2, W-2): "valid" positions only
+    # sigma_hat = sqrt(pi/2) / (6 (W-2)(H-2)) * sum |M * y|
+    return math.sqrt(math.pi / 2) / 6.0 * response.abs().flatten(1).mean(1)
+
+
+def estimate_sigma_mad(y):
+    """Median absolute deviation of the finest diagonal Haar coefficients / 0.6745, one sigma per image:
+    (N, 1, H, W) -> (N,). An odd last row or column is left out."""
+    H, W = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
+    y = y[..., :H, :W].float()
+    a, b = y[..., 0::2, 0::2], y[..., 0::2, 1::2]  # (N, 1, H/2, W/2) each: the four pixels of every 2x2 block
+    c, d = y[..., 1::2, 0::2], y[..., 1::2, 1::2]
+    hh = (a - b - c + d) / 2  # the diagonal detail coefficient; std sigma on white noise (orthonormal transform)
+    return hh.abs().flatten(1).median(1).values / 0.6745
+
+
+@torch.no_grad()
+def estimate_sigma_model(y, model, schedule, iterations=2):
+    """The model refines the estimate: start from `mad`, denoise with Tweedie's one-call posterior mean at the
+    matching step, and take the RMS of what was removed, sigma <- RMS(y - E[x | y]), `iterations` times. The image's
+    own strokes no longer leak into the estimate (they stay in E[x | y]). (N, 1, H, W) -> (N,)."""
+    sigma = estimate_sigma_mad(y)
+    for _ in range(iterations):
+        sigma = (y - tweedie(y, sigma, model, schedule)).flatten(1).pow(2).mean(1).sqrt()
+    return sigma
+
+
+def estimate_sigma(y, method="mad", model=None, schedule=None):
+    """sigma_hat per image, (N, 1, H, W) -> (N,), by `method`: "mad", "immerkaer" or "model" (needs the model)."""
+    if method == "mad":
+        return estimate_sigma_mad(y)
+    if method == "immerkaer":
+        return estimate_sigma_immerkaer(y)
+    if method == "model":
+        if model is None:
+            raise DenoiseError("the 'model' estimator needs the DDPM")
+        return estimate_sigma_model(y, model, schedule)
+    raise DenoiseError(f"unknown estimator {method!r}; choose from {ESTIMATORS}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 2. The step that matches a noise level
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def sigma_of_t(schedule, t):
+    """The noise level, in image units, that step t expects once x_t is divided by sqrt(ab_t):
+    sqrt((1 - ab_t) / ab_t). t: int or LongTensor; 0 at t = 0."""
+    ab = schedule.alpha_bars.cpu()[t]
+    return ((1 - ab) / ab).sqrt()
+
+
+def t_for_sigma(schedule, sigma):
+    """The first step whose noise is at least sigma: t* = min{t : (1 - ab_t) / ab_t >= sigma^2}, one per image.
+    sigma: (N,) tensor or a number -> (N,) LongTensor (a number gives N = 1). A sigma above the last step's noise
+    (about 180 at T = 200) gets t* = T."""
+    sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1).cpu()
+    levels = sigma_of_t(schedule, torch.arange(schedule.T + 1))  # (T+1,), increasing from 0
+    # searchsorted finds the first index whose level is >= sigma ("left" side); clamp to 0..T
+    return torch.searchsorted(levels, sigma.clamp(min=0)).clamp(0, schedule.T)
+
+
+def chain_input(y, sigma, t, schedule, generator=None):
+    """x_t* = sqrt(ab) y + sqrt(1 - ab - ab sigma^2) n': the noisy image made into a valid x_t* (see the docstring).
+    y: (N, C, H, W); sigma, t: (N,). Where rounding left no room (sigma above step t's level) nothing is added."""
+    ab = schedule.alpha_bars.to(y.device)[t.to(y.device)].view(-1, 1, 1, 1)  # (N, 1, 1, 1)
+    s2 = sigma.to(y.device).float().view(-1, 1, 1, 1) ** 2
+    top_up = (1 - ab - ab * s2).clamp(min=0).sqrt()
+    fresh = torch.randn(y.shape, device=y.device, generator=generator)
+    return ab.sqrt() * y + top_up * fresh
+
+
+@torch.no_grad()
+def tweedie(y, sigma, model, schedule):
+    """The model's posterior mean E[x | y] in one network call per entry step, without the top-up noise (so that it
+    is deterministic; the input then holds slightly less noise than step t* expects, at most one step's worth):
+        x_t* = sqrt(ab_t*) y,    E[x | x_t*] = (x_t* - sqrt(1 - ab_t*) eps(x_t*, t*)) / sqrt(ab_t*)
+    y: (N, 1, H, W); sigma: (N,). An image with t* = 0 is returned as it is."""
+    from ddpm import EpsFunction
+
+    t = t_for_sigma(schedule, sigma)
+    x_t = schedule.alpha_bars.to(y.device)[t.to(y.device)].sqrt().view(-1, 1, 1, 1) * y
+    out = y.clone()
+    eps_fn = EpsFunction(model)
+    for t_star in sorted(set(t.tolist()) - {0}):
+        rows = (t == t_star).nonzero().flatten().to(y.device)
+        out[rows] = schedule.predict_x0(x_t[rows], t_star, eps_fn(x_t[rows], t_star))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 3. The chain
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Denoised:
+    """What `denoise` returns; every image tensor is (N, 1, H, W) on the input's device, in [-1, 1] (clipped).
+
+    sample:  one reverse chain per image (a posterior sample)
+    mean:    the average of the `chains` chains (an estimate of the posterior mean); equal to sample if chains = 1
+    tweedie: the model's one-call posterior mean at t* (see `tweedie`)
+    sigma:   (N,) the noise level used (estimated, or as given);  t: (N,) the entry step t*
+    """
+
+    sample: torch.Tensor
+    mean: torch.Tensor
+    tweedie: torch.Tensor
+    sigma: torch.Tensor
+    t: torch.Tensor
+
+
+def check_images(images, size=28):
+    """Accept (H, W), (N, H, W) or (N, 1, H, W) images in [-1, 1] plus noise; return a float32 (N, 1, H, W) tensor.
+    Raise DenoiseError for anything else: another size, several channels, non-finite values, or values that
+    say the image is in another range ([0, 255] or [0, 1])."""
+    if isinstance(images, np.ndarray):
+        if not np.issubdtype(images.dtype, np.number):
+            raise DenoiseError(f"images must be numbers, got dtype {images.dtype}")
+        images = torch.from_numpy(np.asarray(images, dtype=np.float32))
+    if not torch.is_tensor(images):
+        raise DenoiseError(f"images must be a tensor or a numpy array, got {type(images).__name__}")
+    x = images.float()
+    if x.dim() == 2:
+        x = x[None, None]
+    elif x.dim() == 3:
+        x = x[:, None]
+    if x.dim() != 4 or x.shape[1] != 1:
+        raise DenoiseError(f"expected grey images shaped (H, W), (N, H, W) or (N, 1, H, W); got {tuple(images.shape)}")
+    if tuple(x.shape[-2:]) != (size, size):
+        raise DenoiseError(f"the model denoises {size}x{size} images; got {x.shape[-2]}x{x.shape[-1]} (resize or crop "
+                           f"first)")
+    if x.shape[0] == 0:
+        raise DenoiseError("no images given")
+    if not bool(torch.isfinite(x).all()):
+        raise DenoiseError("images contain NaN or infinite values")
+    lo, hi = x.min().item(), x.max().item()
+    # noise pushes values past [-1, 1], but a typical value (the median) of an image in [-1, 1] stays inside it; an
+    # image in [0, 255] has values far beyond, and one in [0, 1] never reaches the background level -1
+    if hi > 20 or lo < -20:
+        raise DenoiseError(f"values span [{lo:.3g}, {hi:.3g}]: expected images in [-1, 1] (plus noise); for 8-bit "
+                           f"images use x / 127.5 - 1")
+    if x.median().item() > 1.0 or x.median().item() < -1.0:
+        raise DenoiseError(f"the median value {x.median().item():.3g} lies outside [-1, 1]: expected images in "
+                           f"[-1, 1] (plus noise)")
+    return x
+
+
+def check_model(model):
+    cfg = model.config
+    if cfg.cond_channels != 0:
+        raise DenoiseError("this model is conditioned on an image (a Fig. 6/7 model); blind denoising needs an "
+                           "unconditional DDPM such as checkpoints/mnist_uncond.pt")
+
+
+@torch.no_grad()
+def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1, steps=None, variance="posterior",
+            generator=None, progress=None):
+    """Denoise images y = x + sigma n with an unconditional DDPM. Returns a `Denoised`.
+
+    images:    see `check_images`; moved to the model's device
+    sigma:     None (estimate it, per image), a number, or (N,) values: the noise std in [-1, 1] units
+    estimator: "model" (default), "mad" or "immerkaer" (used when sigma is None)
+    chains:    K >= 1 chains per image; `mean` averages them (the chains of all images run as one batch)
+    steps:     None for the full DDPM chain from t* (t* steps); a number for DDIM (eta = 0) with at most that many
+    variance:  the chain's sigma_t^2: "posterior" (default, beta~_t) or "beta" (beta_t, Algorithm 2 as printed, the
+               project's default for generation). A denoising chain is short (t* = 3 steps at sigma = 0.05) and
+               ends in the steps where beta_t is up to twice beta~_t, the true posterior variance; with "beta" that
+               extra noise is still in the output (measured in docs/beyond.md)
+    """
+    from ddpm import EpsFunction, Schedule, ddim_sample_from, sample_from
+
+    check_model(model)
+    if variance not in ("posterior", "beta"):
+        raise DenoiseError(f"variance must be 'posterior' or 'beta', got {variance!r}")
+    if chains < 1:
+        raise DenoiseError(f"chains must be >= 1, got {chains}")
+    if steps is not None and steps < 1:
+        raise DenoiseError(f"steps must be >= 1, got {steps}")
+    device = next(model.parameters()).device
+    y = check_images(images).to(device)
+    N = y.shape[0]
+    if sigma is None:
+        sigma = estimate_sigma(y, estimator, model, schedule)
+    sigma = torch.as_tensor(sigma, dtype=torch.float32, device=device).reshape(-1).expand(N).clone()
+    if bool((sigma < 0).any()) or not bool(torch.isfinite(sigma).all()):
+        raise DenoiseError(f"sigma must be finite and >= 0, got {sigma.tolist()[:4]}...")
+    t = t_for_sigma(schedule, sigma)  # (N,) on the CPU
+    if schedule.sigma_kind != variance:  # the same betas, another sigma_t for the reverse steps
+        schedule = Schedule(schedule.T, schedule.kind, sigma=variance).to(device)
+
+    # K chains per image as one batch: (K N, 1, H, W), chain k of image i at row k N + i
+    y_k, sigma_k, t_k = y.repeat(chains, 1, 1, 1), sigma.repeat(chains), t.repeat(chains)
+    x = chain_input(y_k, sigma_k, t_k, schedule, generator)
+    out = x.clone()
+    eps_fn = EpsFunction(model)
+    # images that enter at the same t* share one chain call; t* = 0 (no noise found) leaves the image as it is
+    for t_star in sorted(set(t_k.tolist())):
+        if t_star == 0:
+            continue
+        rows = (t_k == t_star).nonzero().flatten().to(device)
+        x_in = x[rows]
+        if steps is None:
+            out[rows], _ = sample_from(eps_fn, schedule, x_in, t_star, generator=generator, progress=progress)
+        else:
+            out[rows], _ = ddim_sample_from(eps_fn, schedule, x_in, t_star, min(steps, t_star), generator=generator,
+                                            progress=progress)
+    out = out.clamp(-1, 1).view(chains, N, *y.shape[1:])  # (K, N, 1, H, W)
+    post_mean = tweedie(y, sigma, model, schedule).clamp(-1, 1)
+    return Denoised(sample=out[0], mean=out.mean(0), tweedie=post_mean, sigma=sigma, t=t)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def read_input(path):
+    """A .png (grey or colour, read as luminance, mapped from [0, 1] to [-1, 1]) or a .npy array of images in
+    [-1, 1]. Returns (images, kind)."""
+    path = Path(path)
+    if not path.exists():
+        raise DenoiseError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise DenoiseError(f"{path}: not a readable .npy array ({e})") from e
+        return arr, "npy"
+    if suffix == ".png":
+        import matplotlib.image as mpimg
+
+        try:
+            img = mpimg.imread(path)  # float in [0, 1] for PNG, (H, W), (H, W, 3) or (H, W, 4)
+        except (ValueError, OSError, SyntaxError) as e:
+            raise DenoiseError(f"{path}: not a readable PNG ({e})") from e
+        if img.ndim == 3:
+            img = img[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # luminance
+        return img.astype(np.float32) * 2 - 1, "png"
+    raise DenoiseError(f"{path}: expected a .png or .npy file")
+
+
+def write_output(path, images, kind):
+    from checkpoint import atomic_write
+    import io
+
+    path = Path(path)
+    arr = images.detach().cpu().numpy()[:, 0]  # (N, H, W)
+    buf = io.BytesIO()
+    if path.suffix.lower() == ".npy":
+        np.save(buf, arr if kind == "npy" or len(arr) > 1 else arr[0])
+    elif path.suffix.lower() == ".png":
+        import matplotlib.pyplot as plt
+
+        from viz import grid
+
+        pic = arr[0] if len(arr) == 1 else grid(images.cpu())[0].numpy()
+        plt.imsave(buf, np.clip((pic + 1) / 2, 0, 1), cmap="gray", vmin=0, vmax=1, format="png")
+    else:
+        raise DenoiseError(f"{path}: --out must end in .png or .npy")
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("input", help="noisy image(s): a .png, or a .npy of (N, 28, 28) values in [-1, 1]")
+    ap.add_argument("--out", required=True, help="where to write the result (.png or .npy)")
+    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="an unconditional DDPM")
+    ap.add_argument("--sigma", type=float, default=None, help="the noise std in [-1, 1] units (default: estimate)")
+    ap.add_argument("--estimator", choices=ESTIMATORS, default="model")
+    ap.add_argument("--chains", type=int, default=1, help="average this many chains (posterior mean)")
+    ap.add_argument("--output", choices=("mean", "sample", "tweedie"), default="mean",
+                    help="which estimate to write: the mean of the chains (default), one chain, or Tweedie's")
+    ap.add_argument("--steps", type=int, default=None, help="DDIM with at most this many steps (default: full DDPM)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+
+    from checkpoint import CheckpointError, load_ddpm, resolve_device
+
+    if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma >= 0):
+        ap.error(f"--sigma must be a finite number >= 0, got {args.sigma}")
+    if args.chains < 1:
+        ap.error(f"--chains must be >= 1, got {args.chains}")
+    if args.steps is not None and args.steps < 1:
+        ap.error(f"--steps must be >= 1, got {args.steps}")
+    if Path(args.out).suffix.lower() not in (".png", ".npy"):
+        ap.error(f"--out must end in .png or .npy, got {args.out}")
+    try:
+        device = resolve_device(args.device)
+        images, kind = read_input(args.input)
+        model, schedule, _ = load_ddpm(args.checkpoint, device)
+        g = torch.Generator(device=device).manual_seed(args.seed)
+        result = denoise(images, model, schedule, sigma=args.sigma, estimator=args.estimator, chains=args.chains,
+                         steps=args.steps, generator=g)
+        write_output(args.out, getattr(result, args.output), kind)
+    except (DenoiseError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+    how = "given" if args.sigma is not None else f"estimated ({args.estimator})"
+    for i, (s, t) in enumerate(zip(result.sigma.tolist(), result.t.tolist())):
+        if i == 8:
+            print(f"  ... {len(result.t) - 8} more")
+            break
+        print(f"image {i}: sigma {s:.4f} ({how}), enters the chain at t* = {t} of {schedule.T}")
+    print(f"wrote {args.out} ({args.output}{f' of {args.chains} chains' if args.output == 'mean' else ''})")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""Blind denoising with a pretrained DDPM (denoise.py) against the oracle, the paper's conditional denoisers and
+classical denoisers, for several noise levels.
+
+Test digits x in [-1, 1] get plain additive noise y = x + sigma n for each sigma in --sigmas. Methods:
+  noisy             the input itself
+  blind sample      denoise.py with sigma estimated from y ("model" estimator): one reverse chain from t*
+  blind mean        the average of --chains such chains (an estimate of the posterior mean, the MMSE answer)
+  blind tweedie     the model's one-call posterior mean at t* (Tweedie's formula), estimated sigma
+  oracle sample / oracle mean   the same with the true sigma
+  cond. prob. / cond. plain     the paper's conditional denoisers of Fig. 7 (checkpoints/mnist_denoise_prob.pt and
+                    mnist_denoise_plain.pt: the noisy image as an extra input channel, the full chain from T; trained on
+                    sigma in [0.1, 0.5], so 0.05 lies outside their training range)
+  NLM, TV, wavelet  scikit-image's non-local means, total-variation (Chambolle) and wavelet (BayesShrink) denoisers,
+                    each given the same sigma estimate; Gaussian blur
+Each classical method has one free parameter (a multiple of the sigma estimate; the blur's width in pixels), tuned
+for each sigma on --calibration other test images to the best mean PSNR: generous to them.
+Also measured: the estimators' error ("model", "mad" and "immerkaer": estimated vs true sigma).
+
+    python experiments/blind_denoising.py                        # n = 32, 4 chains: about 4 min on a 2-core CPU
+    python experiments/blind_denoising.py --n 500 --chains 8 --device cuda
+
+Writes, in --out (default results/blind/): blind_denoising.json (settings and every number), blind_denoising.md (the
+tables), blind_psnr_vs_sigma.png (PSNR and SSIM against sigma, every method), blind_examples.png (a few digits at
+each sigma through the main methods), blind_denoising.npz (per-image PSNR of every method and sigma, estimates).
+"""
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import common
+import data
+import denoise
+from checkpoint import CheckpointError, atomic_write, load_ddpm, resolve_device
+from classifier import load_classifier
+from ddpm import EpsFunction, sample_from
+
+CLASSICAL = {
+    # name: (parameter grid, what the parameter is)
+    "NLM": ([0.4, 0.6, 0.8, 1.0, 1.2], "h = c * sigma_hat (patch 5x5, search 13x13, fast mode)"),
+    "TV": ([0.25, 0.5, 1.0, 1.5, 2.0], "weight = c * sigma_hat"),
+    "wavelet": ([0.5, 0.75, 1.0, 1.5, 2.0], "sigma = c * sigma_hat (BayesShrink, soft, db1)"),
+    "blur": ([0.5, 0.75, 1.0, 1.5, 2.0], "Gaussian width c pixels"),
+}
+
+
+def classical(name, y, sigma_hat, c):
+    """Apply a classical denoiser to (N, 1, H, W) images y (CPU), image by image. Returns (N, 1, H, W)."""
+    if name == "blur":
+        return common.gaussian_blur(y, c)
+    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
+
+    out = np.empty(y.shape, dtype=np.float32)
+    ys, ss = y.numpy().astype(np.float64), sigma_hat.tolist()
+    for i in range(len(ys)):
+        im, s = ys[i, 0], max(ss[i], 1e-4)
+        if name == "NLM":
+            out[i, 0] = denoise_nl_means(im, h=c * s, sigma=s, patch_size=5, patch_distance=6, fast_mode=True)
+        elif name == "TV":
+            out[i, 0] = denoise_tv_chambolle(im, weight=c * s)
+        elif name == "wavelet":
+            out[i, 0] = denoise_wavelet(im, sigma=c * s, method="BayesShrink", mode="soft", rescale_sigma=True)
+        else:
+            raise ValueError(name)
+    return torch.from_numpy(out)
+
+
+def tune(name, y_cal, x_cal, sigma_cal):
+    """The grid value with the best mean PSNR on the calibration images."""
+    grid = CLASSICAL[name][0]
+    scores = [common.psnr(classical(name, y_cal, sigma_cal, c), x_cal).mean().item() for c in grid]
+    return grid[int(np.argmax(scores))]
+
+
+def conditional(model, schedule, tau, y, probabilistic, generator, bar):
+    """The Fig. 7 denoiser: the chain from pure noise at T, the noisy image y as the extra input channel."""
+    T = schedule.T
+    x_T = schedule.q_sample(y, T, torch.randn(y.shape, device=y.device, generator=generator))
+    eps_fn = EpsFunction(model, x_cond=y, mode="probabilistic" if probabilistic else "keep", tau=tau,
+                         generator=generator)
+    final, _ = sample_from(eps_fn, schedule, x_T, T, generator=generator, progress=bar)
+    return final
+
+
+def load_model(path, device, cond, probabilistic=None):
+    model, schedule, ckpt = load_ddpm(path, device)
+    cfg = ckpt["train_config"]
+    if cfg["dataset"] != "mnist" or cfg["cond"] != cond or (probabilistic is not None and
+                                                            cfg["probabilistic"] != probabilistic):
+        raise CheckpointError(f"{path} is a '{cfg['cond']}' model of {cfg['dataset']} (probabilistic="
+                              f"{cfg.get('probabilistic')}); expected a '{cond}' MNIST model")
+    return model, schedule, cfg
+
+
+def plot(path, sigmas, table, methods, n):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"noisy": ("k", ":"), "blind mean": ("tab:red", "-"), "blind sample": ("tab:red", "--"),
+              "blind tweedie": ("tab:pink", "-."), "oracle mean": ("tab:blue", "-"), "oracle sample": ("tab:blue", "--"),
+              "cond. prob.": ("tab:green", "-"), "cond. plain": ("tab:olive", "-"), "NLM": ("tab:purple", "-"),
+              "TV": ("tab:brown", "-"), "wavelet": ("tab:gray", "-"), "blur": ("tab:cyan", "-")}
+    for ax, key, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ssim", "SSIM")):
+        for m in methods:
+            color, ls = styles.get(m, ("k", "-"))
+            ax.plot(sigmas, [table[s][m][key]["mean"] for s in sigmas], marker="o", ms=3, color=color, ls=ls,
+                    label=m)
+        ax.set_xlabel("noise sigma (images in [-1, 1])")
+        ax.set_ylabel(label)
+        ax.set_xticks(sigmas)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"Blind denoising of MNIST test digits ({n} images per sigma)", fontsize=10)
+    fig.tight_layout()
+    save_fig(fig, path)
+
+
+def draw_examples(path, sigmas, examples, columns, rows=3):
+    """For each sigma, `rows` digits: original, noisy, then each method in `columns`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from viz import to_unit
+
+    names = ["original", "noisy"] + columns
+    fig, axes = plt.subplots(len(sigmas) * rows, len(names), figsize=(0.95 * len(names), 0.95 * rows * len(sigmas)
+                                                                      + 0.6), squeeze=False)
+    for k, s in enumerate(sigmas):
+        for c, name in enumerate(names):
+            pics = to_unit(examples[s][name][:rows])
+            for r in range(rows):
+                ax = axes[k * rows + r, c]
+                ax.imshow(pics[r], cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if k * rows + r == 0:
+                    ax.set_title(name, fontsize=6)
+                if c == 0 and r == 0:
+                    ax.set_ylabel(f"sigma {s}", fontsize=7)
+    fig.tight_layout(pad=0.2)
+    save_fig(fig, path)
+
+
+def save_fig(fig, path):
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def markdown(sigmas, table, methods, estimators):
+    head = "| method | " + " | ".join(f"sigma {s}" for s in sigmas) + " |"
+    sep = "|---|" + "---|" * len(sigmas)
+    lines = ["PSNR in dB (mean over images; in brackets: SSIM)", "", head, sep]
+    for m in methods:
+        cells = [f"{table[s][m]['psnr']['mean']:.2f} ({table[s][m]['ssim']['mean']:.3f})" for s in sigmas]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "Class kept (share of outputs the classifier gives the digit's own class)", "", head, sep]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(f"{100 * table[s][m]['class_kept']:.1f}%" for s in sigmas) + " |")
+    lines += ["", "Noise estimators: mean of sigma_hat / sigma (mean |sigma_hat - sigma| / sigma)", "",
+              head.replace("method", "estimator"), sep]
+    for e in estimators:
+        lines.append(f"| {e} | " + " | ".join(f"{estimators[e][s]['ratio']:.3f} ({estimators[e][s]['abs_rel_err']:.3f})"
+                                              for s in sigmas) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    doc = __doc__
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=doc.split("\n\n", 1)[1])
+    ap.add_argument("--n", type=common.positive_int, default=32, help="test images per sigma")
+    ap.add_argument("--sigmas", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3, 0.5])
+    ap.add_argument("--chains", type=common.positive_int, default=4, help="chains averaged for the posterior mean")
+    ap.add_argument("--estimator", choices=denoise.ESTIMATORS, default="model")
+    ap.add_argument("--calibration", type=common.positive_int, default=50,
+                    help="test images (after the first n) used to tune the classical methods")
+    ap.add_argument("--variance", choices=("posterior", "beta"), default="posterior",
+                    help="sigma_t^2 of the denoising chains (see denoise.denoise)")
+    ap.add_argument("--no-conditional", action="store_true", help="leave out the Fig. 7 models (200 steps each)")
+    ap.add_argument("--checkpoint-dir", default=str(common.CHECKPOINTS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", default=str(common.ROOT / "results" / "blind"))
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    if any(not (0 < s <= 2) for s in args.sigmas):
+        ap.error(f"--sigmas must lie in (0, 2], got {args.sigmas}")
+
+    device = resolve_device(args.device)
+    ck = Path(args.checkpoint_dir)
+    try:
+        x_all, labels_all = data.load_test_images("mnist", args.n + args.calibration, args.data_dir)
+        classifier, _ = load_classifier(common.CLASSIFIERS["mnist"])
+        uncond, schedule, _ = load_model(ck / "mnist_uncond.pt", device, "none")
+        cond_models = {}
+        if not args.no_conditional:
+            for name, file, prob in (("cond. prob.", "mnist_denoise_prob.pt", True),
+                                     ("cond. plain", "mnist_denoise_plain.pt", False)):
+                model, sched, cfg = load_model(ck / file, device, "image", prob)
+                cond_models[name] = (model, sched.to(device), cfg["tau"], prob)
+    except (CheckpointError, data.DataError) as e:
+        sys.exit(f"error: {e}")
+    if len(x_all) < args.n + args.calibration:
+        sys.exit(f"error: only {len(x_all)} test images available; need --n + --calibration")
+    schedule.to(device)
+    x, labels = x_all[: args.n].to(device), labels_all[: args.n]
+    x_cal = x_all[args.n:]
+
+    table, estimators, tuned, per_image, examples, t_used = {}, {e: {} for e in denoise.ESTIMATORS}, {}, {}, {}, {}
+    steps_per_sigma = 0
+    t0 = time.time()
+    chain_steps = sum(int(denoise.t_for_sigma(schedule, s)[0]) + 2 for s in args.sigmas) * 2
+    total = chain_steps + len(args.sigmas) * schedule.T * len(cond_models)
+    with common.progress(total, "blind denoising", args) as bar:
+        for k, sigma in enumerate(args.sigmas):
+            g = torch.Generator(device=device).manual_seed(args.seed * 1000 + k)
+            y = data.gaussian_noise(x, sigma, g)  # (N, 1, 28, 28), not clipped
+            y_cpu = y.cpu()
+            results = {"noisy": y}
+            # 1. the estimators
+            for e in denoise.ESTIMATORS:
+                s_hat = denoise.estimate_sigma(y, e, uncond, schedule).cpu()
+                estimators[e][sigma] = {"ratio": (s_hat / sigma).mean().item(),
+                                        "abs_rel_err": ((s_hat - sigma).abs() / sigma).mean().item(),
+                                        "median_ratio": (s_hat / sigma).median().item()}
+            sigma_hat = denoise.estimate_sigma(y, args.estimator, uncond, schedule)
+            # 2. blind and oracle denoising: posterior sample, mean of the chains, Tweedie
+            for who, s in (("blind", None), ("oracle", sigma)):
+                r = denoise.denoise(y, uncond, schedule, sigma=s, estimator=args.estimator, chains=args.chains,
+                                    variance=args.variance, generator=g, progress=bar)
+                results[f"{who} sample"], results[f"{who} mean"] = r.sample, r.mean
+                if who == "blind":
+                    results["blind tweedie"] = r.tweedie
+                t_used[f"{sigma}_{who}"] = torch.bincount(r.t, minlength=schedule.T + 1).nonzero().flatten().tolist()
+            # 3. the paper's conditional denoisers
+            for name, (model, sched, tau, prob) in cond_models.items():
+                with torch.no_grad():
+                    results[name] = conditional(model, sched, tau, y, prob, g, bar)
+            # 4. classical denoisers, tuned on calibration images with their own noise and sigma estimate
+            g_cal = torch.Generator().manual_seed(args.seed * 1000 + 500 + k)
+            y_cal = data.gaussian_noise(x_cal, sigma, g_cal)
+            s_cal = denoise.estimate_sigma(y_cal.to(device), args.estimator, uncond, schedule).cpu()
+            for name in CLASSICAL:
+                c = tune(name, y_cal, x_cal, s_cal)
+                tuned[f"{sigma}_{name}"] = c
+                results[name] = classical(name, y_cpu, sigma_hat.cpu(), c).to(device)
+            table[sigma] = {m: common.image_metrics(v, x, labels, classifier) for m, v in results.items()}
+            per_image[sigma] = {m: common.psnr(v, x).cpu().numpy() for m, v in results.items()}
+            per_image[sigma]["sigma_hat"] = sigma_hat.cpu().numpy()
+            examples[sigma] = {"original": x[:3].cpu(), **{m: v[:3].cpu() for m, v in results.items()}}
+    wall = time.time() - t0
+    methods = list(table[args.sigmas[0]])
+
+    # paired comparisons: blind mean vs oracle mean, and vs the best classical method, per image
+    paired = {}
+    for s in args.sigmas:
+        d = per_image[s]["blind mean"] - per_image[s]["oracle mean"]
+        best_classical = max(CLASSICAL, key=lambda m: per_image[s][m].mean())
+        d2 = per_image[s]["blind mean"] - per_image[s][best_classical]
+        paired[s] = {"blind_minus_oracle_db": float(d.mean()), "se": float(d.std() / np.sqrt(len(d))),
+                     "best_classical": best_classical, "blind_minus_best_classical_db": float(d2.mean()),
+                     "se_classical": float(d2.std() / np.sqrt(len(d2)))}
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot(out / "blind_psnr_vs_sigma.png", args.sigmas, table, methods, args.n)
+    draw_examples(out / "blind_examples.png", args.sigmas, examples,
+                  ["blind sample", "blind mean", "oracle mean", *cond_models, "NLM", "TV", "wavelet", "blur"])
+    settings = {k: v for k, v in vars(args).items() if k != "no_progress"}
+    settings.update(device=str(device), wall_s=wall, torch=torch.__version__,
+                    device_name=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+                    classical_params={k: v[1] for k, v in CLASSICAL.items()})
+    report = {"settings": settings, "metrics": {str(s): table[s] for s in args.sigmas},
+              "estimators": {e: {str(s): v for s, v in d.items()} for e, d in estimators.items()},
+              "tuned": tuned, "t_star_used": t_used, "paired": {str(s): v for s, v in paired.items()}}
+    atomic_write(out / "blind_denoising.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
+    text = markdown(args.sigmas, table, methods, estimators)
+    text += "\nPaired per image: blind mean minus oracle mean, and minus the best classical method (dB +- s.e.)\n\n"
+    text += "| sigma | blind - oracle | best classical | blind - best classical |\n|---|---|---|---|\n"
+    text += "".join(f"| {s} | {p['blind_minus_oracle_db']:+.2f} +- {p['se']:.2f} | {p['best_classical']} | "
+                    f"{p['blind_minus_best_classical_db']:+.2f} +- {p['se_classical']:.2f} |\n"
+                    for s, p in paired.items())
+    atomic_write(out / "blind_denoising.md", lambda f: f.write(text.encode()))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, sigmas=np.asarray(args.sigmas),
+                        **{f"psnr_{s}_{m.replace(' ', '_').replace('.', '')}": v
+                           for s, d in per_image.items() for m, v in d.items()})
+    atomic_write(out / "blind_denoising.npz", lambda f: f.write(buf.getvalue()))
+    print(text)
+    print(f"{wall:.0f} s; wrote {out}/blind_denoising.json, .md, .npz, blind_psnr_vs_sigma.png, blind_examples.png")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""The whole noise-by-start picture behind Figs. 1-4: every noise level fed in at every step of the chain.
+
+The paper shows four cells of this grid (30% noise at 30%, at 20%, at 70%, and at 0% repeated) and concludes that a
+noisy image comes out clean only when it enters the chain at the step that expects its noise, or a little above.
+Here test digits get the schedule's own noise at t_noise = round(noise T) for noise = 0.1 .. 0.9, and enter the
+reverse chain as x_{t_start}, t_start = round(start T) for start = 0.0 .. 1.0 (start 0: no chain, the noisy input
+itself). Every cell uses the same test images and, per noise level, the same noise draw (so cells differ only by
+the start). For each model and cell: PSNR and SSIM against the clean digit, and the share of outputs that the
+classifier gives the digit's own class.
+Models: the class-conditional MNIST DDPM told the true class (as in Figs. 1-4, guidance w = 0) and the
+unconditional MNIST DDPM (checkpoints/mnist_uncond.pt); --models picks.
+What to see: the best start for each noise level (dots on the heatmaps) against the diagonal start = noise (line).
+
+    python experiments/sweep_noise_vs_start.py                    # n = 16 images per cell: about 15 min, 2-core CPU
+    python experiments/sweep_noise_vs_start.py --n 500 --device cuda
+
+Writes, in --out (default results/sweep/): sweep_noise_vs_start.png (heatmaps), sweep_examples.png (one digit's
+output in every cell), sweep_noise_vs_start.npz (metric grids [model, noise, start]), .json (settings and grids),
+sweep_noise_vs_start.md (the table).
+"""
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import common
+import data
+from checkpoint import CheckpointError, atomic_write, load_ddpm, resolve_device
+from classifier import load_classifier
+from ddpm import EpsFunction, sample_from
+
+MODELS = {"class": ("mnist_class.pt", "class-conditional (true class, w = 0)"),
+          "uncond": ("mnist_uncond.pt", "unconditional")}
+METRICS = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("class_kept", "class kept"))
+
+
+def grid_arg(text):
+    """'0.1:0.9:0.1' (start:stop:step, inclusive) or '0.1,0.3,0.5': a list of fractions in [0, 1]."""
+    try:
+        if ":" in text:
+            a, b, s = (float(v) for v in text.split(":"))
+            if s <= 0:
+                raise ValueError
+            values = np.round(np.arange(a, b + s / 2, s), 6).tolist()
+        else:
+            values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected start:stop:step or a comma list, got {text!r}") from None
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"fractions must lie in [0, 1], got {values}")
+    return values
+
+
+def run_model(name, args, x0, labels, classifier, device, bar):
+    """The grid for one model: dict of metric -> (noises, starts) array, and one example output per cell."""
+    path = Path(args.checkpoint_dir) / MODELS[name][0]
+    model, schedule, ckpt = load_ddpm(path, device)
+    cfg = ckpt["train_config"]
+    want = "class" if name == "class" else "none"
+    if cfg["dataset"] != "mnist" or cfg["cond"] != want:
+        raise CheckpointError(f"{path} is a '{cfg['cond']}' model of {cfg['dataset']}; the sweep's '{name}' needs a "
+                              f"'{want}' model of mnist")
+    eps_fn = EpsFunction(model, y=labels if name == "class" else None)
+    shape = (len(args.noises), len(args.starts))
+    grids = {m: np.zeros(shape) for m, _ in METRICS}
+    examples = torch.zeros(*shape, 1, 28, 28)
+    for i, noise in enumerate(args.noises):
+        # the same noise draw for every start (and every model) at this noise level
+        g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
+        x_noisy, _ = data.schedule_noise(x0, schedule, noise, g)
+        for j, start in enumerate(args.starts):
+            t_start = schedule.t_of_fraction(start)
+            g_chain = torch.Generator(device=device).manual_seed(args.seed * 1000 + i * 100 + j + 1)
+            with torch.no_grad():
+                final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, generator=g_chain, progress=bar)
+            m = common.image_metrics(final, x0, labels, classifier)
+            grids["psnr"][i, j] = m["psnr"]["mean"]
+            grids["ssim"][i, j] = m["ssim"]["mean"]
+            grids["class_kept"][i, j] = m["class_kept"]
+            examples[i, j] = final[0].cpu()
+    return grids, examples, schedule
+
+
+def best_starts(grid, starts):
+    """For each noise level (row), the start with the highest value (the first one on ties)."""
+    return [starts[int(np.argmax(row))] for row in grid]
+
+
+def draw_heatmaps(path, results, noises, starts, n):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, axes = plt.subplots(len(names), len(METRICS), figsize=(4.3 * len(METRICS), 3.6 * len(names)), squeeze=False)
+    ds, dn = starts[1] - starts[0] if len(starts) > 1 else 0.1, noises[1] - noises[0] if len(noises) > 1 else 0.1
+    extent = (starts[0] - ds / 2, starts[-1] + ds / 2, noises[0] - dn / 2, noises[-1] + dn / 2)
+    for r, name in enumerate(names):
+        for c, (key, label) in enumerate(METRICS):
+            ax = axes[r, c]
+            grid = results[name]["grids"][key]
+            vmin, vmax = (0, 1) if key != "psnr" else (None, None)
+            im = ax.imshow(grid, origin="lower", extent=extent, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
+            fig.colorbar(im, ax=ax, label=label)
+            lo, hi = max(extent[0], extent[2]), min(extent[1], extent[3])
+            ax.plot([lo, hi], [lo, hi], color="white", lw=1.2, ls="--", label="start = noise")
+            ax.plot(best_starts(grid, starts), noises, "o", color="red", ms=5, label="best start")
+            ax.set_xlabel("start: where the image enters (fraction of T)")
+            ax.set_ylabel("noise: fraction of T")
+            ax.set_title(f"{MODELS[name][1]}: {label}", fontsize=9)
+            if r == 0 and c == 0:
+                ax.legend(loc="upper left", fontsize=7, framealpha=0.6)
+    fig.suptitle(f"Noise level x entry step, MNIST test digits, {n} images per cell", fontsize=10)
+    fig.tight_layout()
+    save_fig(fig, path)
+
+
+def draw_examples(path, results, noises, starts):
+    """One test digit's output in every cell of the grid, a panel per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from viz import grid as tile
+
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.6), squeeze=False)
+    for c, name in enumerate(names):
+        ex = results[name]["examples"]  # (noises, starts, 1, 28, 28)
+        pic = tile(ex.flip(0).reshape(-1, 1, 28, 28), ncol=len(starts), pad=2)  # high noise at the top
+        ax = axes[0, c]
+        ax.imshow(pic, cmap="gray", vmin=0, vmax=1)
+        step = 30
+        ax.set_xticks([2 + 14 + step * j for j in range(len(starts))], [f"{s:.1f}" for s in starts], fontsize=7)
+        ax.set_yticks([2 + 14 + step * i for i in range(len(noises))], [f"{v:.1f}" for v in noises[::-1]],
+                      fontsize=7)
+        ax.set_xlabel("start")
+        ax.set_ylabel("noise")
+        ax.set_title(MODELS[name][1], fontsize=9)
+    fig.suptitle("One test digit, every (noise, start) cell", fontsize=10)
+    fig.tight_layout()
+    save_fig(fig, path)
+
+
+def save_fig(fig, path):
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def markdown(results, noises, starts):
+    lines = []
+    for name, res in results.items():
+        g = res["grids"]
+        lines += [f"**{MODELS[name][1]}**", "",
+                  "| noise | PSNR at start = noise | best start (PSNR) | best PSNR | class kept at start = noise | "
+                  "best start (class kept) | best class kept |", "|---|---|---|---|---|---|---|"]
+        for i, noise in enumerate(noises):
+            jm = int(np.argmin(np.abs(np.asarray(starts) - noise)))  # the matched column (nearest start)
+            jp, jc = int(np.argmax(g["psnr"][i])), int(np.argmax(g["class_kept"][i]))
+            lines.append(f"| {noise:.1f} | {g['psnr'][i, jm]:.2f} | {starts[jp]:.1f} | {g['psnr'][i, jp]:.2f} | "
+                         f"{100 * g['class_kept'][i, jm]:.1f}% | {starts[jc]:.1f} | {100 * g['class_kept'][i, jc]:.1f}% |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_outputs(args, results, device, wall):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    draw_heatmaps(out / "sweep_noise_vs_start.png", results, args.noises, args.starts, args.n)
+    draw_examples(out / "sweep_examples.png", results, args.noises, args.starts)
+    arrays = {f"{name}_{k}": v for name, r in results.items() for k, v in r["grids"].items()}
+    arrays.update({f"{name}_examples": r["examples"] for name, r in results.items()})
+    arrays.update(noises=np.asarray(args.noises), starts=np.asarray(args.starts))
+    settings = {"n": args.n, "noises": args.noises, "starts": args.starts, "models": list(results),
+                "seed": args.seed, "device": str(device), "wall_s": wall, "torch": torch.__version__,
+                "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
+    grids_json = {name: {k: v.tolist() for k, v in r["grids"].items()} for name, r in results.items()}
+    common.save_outputs(out, "sweep_noise_vs_start", arrays, settings, grids_json)
+    table = markdown(results, args.noises, args.starts)
+    atomic_write(out / "sweep_noise_vs_start.md", lambda f: f.write(table.encode()))
+
+
+def main(argv=None):
+    doc = __doc__
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=doc.split("\n\n", 1)[1])
+    ap.add_argument("--n", type=common.positive_int, default=16, help="test images per cell")
+    ap.add_argument("--noises", type=grid_arg, default=grid_arg("0.1:0.9:0.1"), help="noise fractions")
+    ap.add_argument("--starts", type=grid_arg, default=grid_arg("0.0:1.0:0.1"), help="start fractions")
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    ap.add_argument("--checkpoint-dir", default=str(common.CHECKPOINTS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", default=str(common.ROOT / "results" / "sweep"))
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+
+    device = resolve_device(args.device)
+    try:
+        x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
+        classifier, _ = load_classifier(common.CLASSIFIERS["mnist"])
+    except (CheckpointError, data.DataError) as e:
+        sys.exit(f"error: {e}")
+    x0, labels = x0.to(device), labels.to(device)
+    T = 200  # all shipped models; checked below against each checkpoint
+    total = len(args.models) * len(args.noises) * sum(round(s * T) for s in args.starts)
+    results, t0 = {}, time.time()
+    with common.progress(total, "sweep", args) as bar:
+        for name in args.models:
+            try:
+                grids, examples, schedule = run_model(name, args, x0, labels, classifier, device, bar)
+            except CheckpointError as e:
+                sys.exit(f"error: {e}")
+            if schedule.T != T:
+                sys.exit(f"error: the sweep assumes T = {T}; {name} has T = {schedule.T}")
+            results[name] = {"grids": grids, "examples": examples}
+            # written after every model, so that a run cut short keeps the models it finished
+            write_outputs(args, results, device, time.time() - t0)
+    print(markdown(results, args.noises, args.starts))
+    print(f"{time.time() - t0:.0f} s; wrote {args.out}/sweep_noise_vs_start.png, sweep_examples.png, .npz, .json, .md")
+    return results
+
+
+if __name__ == "__main__":
+    main()
