@@ -39,7 +39,7 @@ $PY -c "import sys, torch, triton, skimage, pywt; print('python', sys.version.sp
 'triton', triton.__version__, 'skimage', skimage.__version__, 'pywt', pywt.__version__)"
 
 stage "1. kernel checks"
-if ! timeout 60 $PY kernels/bench.py --check-only $BENCH --out "$RES/checks.md" 2>&1 | tee "$RES/checks.log"; then
+if ! timeout 50 $PY kernels/bench.py --check-only $BENCH --out "$RES/checks.md" 2>&1 | tee "$RES/checks.log"; then
     echo "kernel checks failed or timed out: the runs below use the PyTorch references"
     export DDPM_KERNELS=torch
 fi
@@ -47,21 +47,21 @@ grep -q "all checks pass" "$RES/checks.log" || export DDPM_KERNELS=torch
 pack
 
 stage "2. sweep"
-timeout 200 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --no-progress --out "$RES/sweep" \
+timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --no-progress --out "$RES/sweep" \
     2>&1 | tee "$RES/sweep.log"
 pack
 
 stage "3. blind denoising"
-timeout 130 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
+timeout 120 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
     --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
 pack
 
 stage "4. blind denoising, sigma_t^2 = beta_t"
-timeout 50 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
+timeout 40 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
     --variance beta --no-conditional --no-progress --out "$RES/blind_beta" 2>&1 | tee "$RES/blind_beta.log"
 pack
 
 stage "5. kernel benchmarks"
-timeout 150 $PY kernels/bench.py $BENCH --out "$RES/benchmarks.md" 2>&1 | tee "$RES/bench.log"
+timeout 130 $PY kernels/bench.py $BENCH --out "$RES/benchmarks.md" 2>&1 | tee "$RES/bench.log"
 pack
 stage "done"

@@ -140,11 +140,19 @@ def reverse_step_case(case, shape, device, smoke, copy_gbs):
     rows.append(row("reverse step: Triton, in-kernel z (16 B/elem)", case, timer(tri_philox, smoke),
                     16 * n, copy_gbs))
     if not smoke and case.startswith("MNIST"):
-        rows.append(row("reverse step: eager, CUDA graph", case, timer(ref, smoke, cuda_graph=True), nbytes,
-                        copy_gbs))
-        rows.append(row("reverse step: Triton, CUDA graph", case, timer(tri, smoke, cuda_graph=True), nbytes,
-                        copy_gbs))
+        for label, fn in (("reverse step: eager, CUDA graph", ref), ("reverse step: Triton, CUDA graph", tri)):
+            rows.append(graph_row(label, case, fn, nbytes, copy_gbs))
     return rows
+
+
+def graph_row(label, case, fn, nbytes, copy_gbs):
+    """A row timed under CUDA-graph replay; a capture that fails is reported in the table, not fatal."""
+    try:
+        return row(label, case, timer(fn, False, cuda_graph=True), nbytes, copy_gbs)
+    except Exception as e:  # noqa: BLE001  (any capture error: report it and go on)
+        print(f"{label}: capture failed: {e}")
+        return {"op": f"{label} (capture failed: {type(e).__name__})", "case": case, "us": float("nan"),
+                "GB/s": float("nan"), "of copy": float("nan")}
 
 
 def bench_masked_concat(cases, device, smoke, copy_gbs):
@@ -166,8 +174,7 @@ def masked_concat_case(case, shape, device, smoke, copy_gbs):
     rows.append(row("masked concat: torch.compile", case, timer(comp, smoke), nbytes, copy_gbs))
     rows.append(row("masked concat: Triton", case, timer(tri, smoke), nbytes, copy_gbs))
     if not smoke and case.startswith("MNIST"):
-        rows.append(row("masked concat: Triton, CUDA graph", case, timer(tri, smoke, cuda_graph=True), nbytes,
-                        copy_gbs))
+        rows.append(graph_row("masked concat: Triton, CUDA graph", case, tri, nbytes, copy_gbs))
     return rows
 
 
@@ -204,19 +211,10 @@ def bench_sampler(device, smoke, B, T):
         results["kernels"] = timer(chain_with_kernels, smoke)
         results["UNet alone"] = timer(unet_only, smoke)
         if not smoke:
-            # capture all T steps in one CUDA graph: the Python loop and the launches are recorded once, replayed
-            # as one unit (the per-step seeds are fixed at capture: for timing, not for drawing new samples)
-            static_x = x_T.clone()
-            chain_with_kernels()  # warm-up: compile the kernels outside the capture
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                sample_from(eps_fn, schedule, static_x, T)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                sample_from(eps_fn, schedule, static_x, T, generator=None)
-            results["kernels + CUDA graph"] = timer(graph.replay, smoke)
+            try:
+                results["kernels + CUDA graph"] = time_captured_chain(eps_fn, schedule, x_T, T, chain_with_kernels)
+            except Exception as e:  # noqa: BLE001  (report a failed capture, keep the other rows)
+                print(f"sampler CUDA graph: capture failed: {e}")
     rows = []
     for name, ms in results.items():
         if name == "UNet alone":
@@ -224,6 +222,23 @@ def bench_sampler(device, smoke, B, T):
         rows.append({"sampler": name, "ms per chain": ms, "images/s": B / (ms * 1e-3),
                      "non-UNet share of a step": max(0.0, 1 - results["UNet alone"] / ms)})
     return rows, results
+
+
+def time_captured_chain(eps_fn, schedule, x_T, T, warm_up):
+    """ms per chain with all T steps captured in one CUDA graph and replayed."""
+    # capture all T steps in one CUDA graph: the Python loop and the launches are recorded once, replayed
+    # as one unit (the per-step seeds are fixed at capture: for timing, not for drawing new samples)
+    static_x = x_T.clone()
+    warm_up()  # warm-up: compile the kernels outside the capture
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        sample_from(eps_fn, schedule, static_x, T)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        sample_from(eps_fn, schedule, static_x, T, generator=None)
+    return timer(graph.replay, False)
 
 
 def markdown(table):
@@ -256,26 +271,33 @@ def main(argv=None):
     if args.check_only or not ok:
         print("all checks pass" if ok else "A CHECK FAILED: no timings")
         return 0 if ok else 1
-    copy_gbs = bench_copy(copy_n, device, args.smoke)
-    ops = bench_reverse_step(cases, device, args.smoke, copy_gbs) + bench_masked_concat(cases, device, args.smoke,
-                                                                                         copy_gbs)
-    sampler_rows, _ = bench_sampler(device, args.smoke, B, T)
-
     import triton
 
+    copy_gbs = bench_copy(copy_n, device, args.smoke)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke run: not a measurement)"
     header = (f"# Kernel benchmarks\n\nDevice: {name}. Date: {datetime.date.today()}. torch {torch.__version__}, "
               f"triton {triton.__version__}, Python {sys.version.split()[0]}.\n"
               f"Command: `python kernels/bench.py{' --smoke' if args.smoke else ''}`. "
               f"Device-to-device copy bandwidth measured in the same run: {copy_gbs:,.0f} GB/s.\n")
-    text = (header + "\n## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
-            + markdown(checks) + "\n\n## Fused operations (median of do_bench; GB/s by the bytes each must move)\n\n"
-            + markdown(ops) + "\n\n## Whole sampler (T = %d, B = %d, guidance w = 2)\n\n" % (T, B)
-            + markdown(sampler_rows) + "\n")
-    print(text)
+    sections = [header, "## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
+                + markdown(checks) + "\n"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+
+    def write():
+        # rewritten after every table, so that a run cut short keeps the tables it finished
+        out.write_text("\n".join(sections))
+
+    ops = bench_reverse_step(cases, device, args.smoke, copy_gbs) + bench_masked_concat(cases, device, args.smoke,
+                                                                                         copy_gbs)
+    sections.append("## Fused operations (median of do_bench; GB/s by the bytes each must move)\n\n"
+                    + markdown(ops) + "\n")
+    write()
+    print(sections[-1])
+    sampler_rows, _ = bench_sampler(device, args.smoke, B, T)
+    sections.append(f"## Whole sampler (T = {T}, B = {B}, guidance w = 2)\n\n" + markdown(sampler_rows) + "\n")
+    write()
+    print(sections[-1])
     print(f"wrote {out}")
     return 0
 
