@@ -14,8 +14,8 @@ additive, y = x + sigma n with n ~ N(0, I), and sigma is unknown. Three steps ma
    the response M * y has standard deviation sigma * sqrt(sum M^2) = 6 sigma, and the mean of a half-normal |z| is
    sqrt(2/pi) times its std:
         sigma_hat = sqrt(pi / 2) / (6 (W - 2) (H - 2)) * sum |M * y|
-   Edges leak into that sum, which biases it upward on images with sharp strokes. `mad` (the default) takes the
-   median instead of the mean of the finest diagonal Haar wavelet coefficients (Donoho & Johnstone 1994):
+   Edges leak into that sum, which biases it upward on images with sharp strokes. `mad` takes the median instead
+   of the mean, of the finest diagonal Haar wavelet coefficients (Donoho & Johnstone 1994):
         d = (y[2i, 2j] - y[2i, 2j+1] - y[2i+1, 2j] + y[2i+1, 2j+1]) / 2,   sigma_hat = median |d| / 0.6745
    (the Haar transform is orthonormal, so d has std sigma on noise; 0.6745 is the median of |N(0, 1)|). A median
    ignores most coefficients that sit on an edge, but not all: both still overestimate small sigma on digits.
@@ -31,8 +31,9 @@ additive, y = x + sigma n with n ~ N(0, I), and sigma is unknown. Three steps ma
         x_t* = sqrt(ab_t*) y + sqrt(1 - ab_t* - ab_t* sigma^2) n',       n' ~ N(0, I)
    which is distributed exactly as q(x_t* | x) (the two noises add: ab sigma^2 + 1 - ab - ab sigma^2 = 1 - ab).
 
-3. Run the reverse chain from t* (Algorithm 2, or DDIM with fewer steps). One chain's output is a sample from the
-   model's posterior p(x | y): sharp, but it can pick a different plausible digit where y is ambiguous. The
+3. Run the reverse chain from t* (Algorithm 2 with the posterior variance, see `denoise`; or DDIM). One chain's
+   output is a sample from the model's posterior p(x | y): sharp, but it can pick another plausible digit where y is
+   ambiguous. The
    average of K chains estimates the posterior mean E[x | y], the minimum-MSE answer (higher PSNR, softer). The
    posterior mean also has a one-network-call form (Tweedie's formula, the model's own x0 prediction at t*):
         E[x | x_t*] = (x_t* - sqrt(1 - ab_t*) eps(x_t*, t*)) / sqrt(ab_t*)
@@ -236,8 +237,8 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
     steps:     None for the full DDPM chain from t* (t* steps); a number for DDIM (eta = 0) with at most that many
     variance:  the chain's sigma_t^2: "posterior" (default, beta~_t) or "beta" (beta_t, Algorithm 2 as printed, the
                project's default for generation). A denoising chain is short (t* = 3 steps at sigma = 0.05) and
-               ends in the steps where beta_t is up to twice beta~_t, the true posterior variance; with "beta" that
-               extra noise is still in the output (measured in docs/beyond.md)
+               ends in the steps where beta_t is up to three times beta~_t, the true posterior variance; with "beta"
+               that extra noise is still in the output (measured in docs/beyond.md)
     """
     from ddpm import EpsFunction, Schedule, ddim_sample_from, sample_from
 

@@ -106,7 +106,8 @@ def plot(path, sigmas, table, methods, n):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"noisy": ("k", ":"), "blind mean": ("tab:red", "-"), "blind sample": ("tab:red", "--"),
-              "blind tweedie": ("tab:pink", "-."), "oracle mean": ("tab:blue", "-"), "oracle sample": ("tab:blue", "--"),
+              "blind tweedie": ("tab:pink", "-."), "oracle mean": ("tab:blue", "-"),
+              "oracle sample": ("tab:blue", "--"),
               "cond. prob.": ("tab:green", "-"), "cond. plain": ("tab:olive", "-"), "NLM": ("tab:purple", "-"),
               "TV": ("tab:brown", "-"), "wavelet": ("tab:gray", "-"), "blur": ("tab:cyan", "-")}
     for ax, key, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ssim", "SSIM")):
@@ -223,7 +224,6 @@ def main(argv=None):
     x_cal = x_all[args.n:]
 
     table, estimators, tuned, per_image, examples, t_used = {}, {e: {} for e in denoise.ESTIMATORS}, {}, {}, {}, {}
-    steps_per_sigma = 0
     t0 = time.time()
     chain_steps = sum(int(denoise.t_for_sigma(schedule, s)[0]) + 2 for s in args.sigmas) * 2
     total = chain_steps + len(args.sigmas) * schedule.T * len(cond_models)

@@ -168,8 +168,9 @@ def markdown(results, noises, starts):
         for i, noise in enumerate(noises):
             jm = int(np.argmin(np.abs(np.asarray(starts) - noise)))  # the matched column (nearest start)
             jp, jc = int(np.argmax(g["psnr"][i])), int(np.argmax(g["class_kept"][i]))
+            kept = 100 * g["class_kept"][i]
             lines.append(f"| {noise:.1f} | {g['psnr'][i, jm]:.2f} | {starts[jp]:.1f} | {g['psnr'][i, jp]:.2f} | "
-                         f"{100 * g['class_kept'][i, jm]:.1f}% | {starts[jc]:.1f} | {100 * g['class_kept'][i, jc]:.1f}% |")
+                         f"{kept[jm]:.1f}% | {starts[jc]:.1f} | {kept[jc]:.1f}% |")
         lines.append("")
     return "\n".join(lines)
 

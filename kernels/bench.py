@@ -242,8 +242,12 @@ def time_captured_chain(eps_fn, schedule, x_T, T, warm_up):
 
 
 def markdown(table):
+    def fmt(v):
+        if not isinstance(v, float):
+            return str(v)
+        return f"{v:,.3g}" if abs(v) >= 1e-3 or v == 0 or v != v else f"{v:.1e}"
+
     keys = list(table[0])
-    fmt = lambda v: (f"{v:,.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}") if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in table]
     return "\n".join(lines)
