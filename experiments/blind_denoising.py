@@ -43,10 +43,10 @@ from ddpm import EpsFunction, sample_from
 
 CLASSICAL = {
     # name: (parameter grid, what the parameter is)
-    "NLM": ([0.4, 0.6, 0.8, 1.0, 1.2], "h = c * sigma_hat (patch 5x5, search 13x13, fast mode)"),
-    "TV": ([0.25, 0.5, 1.0, 1.5, 2.0], "weight = c * sigma_hat"),
-    "wavelet": ([0.5, 0.75, 1.0, 1.5, 2.0], "sigma = c * sigma_hat (BayesShrink, soft, db1)"),
-    "blur": ([0.5, 0.75, 1.0, 1.5, 2.0], "Gaussian width c pixels"),
+    "NLM": ([0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 2.5], "h = c * sigma_hat (patch 5x5, search 13x13, fast mode)"),
+    "TV": ([0.125, 0.25, 0.5, 1.0, 1.5, 2.0], "weight = c * sigma_hat"),
+    "wavelet": ([0.5, 0.75, 1.0, 1.5, 2.0, 3.0], "sigma = c * sigma_hat (BayesShrink, soft, db1)"),
+    "blur": ([0.25, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0], "Gaussian width c pixels"),
 }
 
 
