@@ -16,7 +16,7 @@ Each classical method has one free parameter (a multiple of the sigma estimate; 
 for each sigma on --calibration other test images to the best mean PSNR: generous to them.
 Also measured: the estimators' error ("model", "mad" and "immerkaer": estimated vs true sigma).
 
-    python experiments/blind_denoising.py                        # n = 32, 4 chains: about 4 min on a 2-core CPU
+    python experiments/blind_denoising.py                        # n = 32, 4 chains: 2.4 min on the 2-core dev. CPU
     python experiments/blind_denoising.py --n 500 --chains 8 --device cuda
 
 Writes, in --out (default results/blind/): blind_denoising.json (settings and every number), blind_denoising.md (the
@@ -122,7 +122,7 @@ def plot(path, sigmas, table, methods, n):
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle(f"Blind denoising of MNIST test digits ({n} images per sigma)", fontsize=10)
     fig.tight_layout()
-    save_fig(fig, path)
+    common.save_figure(fig, path)
 
 
 def draw_examples(path, sigmas, examples, columns, rows=3):
@@ -150,16 +150,7 @@ def draw_examples(path, sigmas, examples, columns, rows=3):
                 if c == 0 and r == 0:
                     ax.set_ylabel(f"sigma {s}", fontsize=7)
     fig.tight_layout(pad=0.2)
-    save_fig(fig, path)
-
-
-def save_fig(fig, path):
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    common.save_figure(fig, path)
 
 
 def markdown(sigmas, table, methods, estimators):

@@ -185,6 +185,13 @@ def draw_strip(path, original, corrupted, trajectory, steps, final, title, corru
                 ax.set_title(name, fontsize=7)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.4 / height))  # leave room for the two-line title
+    save_figure(fig, path)
+
+
+def save_figure(fig, path):
+    """Write a matplotlib figure as a PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)

@@ -10,7 +10,7 @@
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
-#       bash experiments/run_on_gpu.sh                                 # a dry run anywhere, in a few minutes
+#       bash experiments/run_on_gpu.sh               # a dry run anywhere: 1.5 min on the 2-core development CPU
 #
 # scikit-image's wavelet denoiser needs PyWavelets; a machine without it and without network access can be given
 # wheels in .whl/ (installed into /tmp/site first).

@@ -11,7 +11,7 @@ Models: the class-conditional MNIST DDPM told the true class (as in Figs. 1-4, g
 unconditional MNIST DDPM (checkpoints/mnist_uncond.pt); --models picks.
 What to see: the best start for each noise level (dots on the heatmaps) against the diagonal start = noise (line).
 
-    python experiments/sweep_noise_vs_start.py                    # n = 16 images per cell: about 15 min, 2-core CPU
+    python experiments/sweep_noise_vs_start.py                    # n = 16 per cell: 11 min on the 2-core dev. CPU
     python experiments/sweep_noise_vs_start.py --n 500 --device cuda
 
 Writes, in --out (default results/sweep/): sweep_noise_vs_start.png (heatmaps), sweep_examples.png (one digit's
@@ -20,7 +20,6 @@ sweep_noise_vs_start.md (the table).
 """
 
 import argparse
-import io
 import sys
 import time
 from pathlib import Path
@@ -118,7 +117,7 @@ def draw_heatmaps(path, results, noises, starts, n):
                 ax.legend(loc="upper left", fontsize=7, framealpha=0.6)
     fig.suptitle(f"Noise level x entry step, MNIST test digits, {n} images per cell", fontsize=10)
     fig.tight_layout()
-    save_fig(fig, path)
+    common.save_figure(fig, path)
 
 
 def draw_examples(path, results, noises, starts):
@@ -146,16 +145,7 @@ def draw_examples(path, results, noises, starts):
         ax.set_title(MODELS[name][1], fontsize=9)
     fig.suptitle("One test digit, every (noise, start) cell", fontsize=10)
     fig.tight_layout()
-    save_fig(fig, path)
-
-
-def save_fig(fig, path):
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    common.save_figure(fig, path)
 
 
 def markdown(results, noises, starts):
