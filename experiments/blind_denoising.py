@@ -1,15 +1,17 @@
 """Blind denoising with a pretrained DDPM (denoise.py) against the oracle, the paper's conditional denoisers and
 classical denoisers, for several noise levels.
 
-Test digits x in [-1, 1] get plain additive noise y = x + sigma n for each sigma in --sigmas. Methods:
+Test images x in [-1, 1] (MNIST digits, or Fashion-MNIST with --dataset fashion and its unconditional model) get
+plain additive noise y = x + sigma n for each sigma in --sigmas. Methods:
   noisy             the input itself
   blind sample      denoise.py with sigma estimated from y ("model" estimator): one reverse chain from t*
+                    (--steps k: DDIM with at most k steps instead)
   blind mean        the average of --chains such chains (an estimate of the posterior mean, the MMSE answer)
   blind tweedie     the model's one-call posterior mean at t* (Tweedie's formula), estimated sigma
   oracle sample / oracle mean   the same with the true sigma
   cond. prob. / cond. plain     the paper's conditional denoisers of Fig. 7 (checkpoints/mnist_denoise_prob.pt and
                     mnist_denoise_plain.pt: the noisy image as an extra input channel, the full chain from T; trained on
-                    sigma in [0.1, 0.5], so 0.05 lies outside their training range)
+                    sigma in [0.1, 0.5], so 0.05 lies outside their training range; MNIST only)
   NLM, TV, wavelet  scikit-image's non-local means, total-variation (Chambolle) and wavelet (BayesShrink) denoisers,
                     each given the same sigma estimate; Gaussian blur
 Each classical method has one free parameter (a multiple of the sigma estimate; the blur's width in pixels), tuned
@@ -88,17 +90,20 @@ def conditional(model, schedule, tau, y, probabilistic, generator, bar):
     return final
 
 
-def load_model(path, device, cond, probabilistic=None):
+UNCONDITIONAL = {"mnist": "mnist_uncond.pt", "fashion": "fashion_uncond.pt"}
+
+
+def load_model(path, device, dataset, cond, probabilistic=None):
     model, schedule, ckpt = load_ddpm(path, device)
     cfg = ckpt["train_config"]
-    if cfg["dataset"] != "mnist" or cfg["cond"] != cond or (probabilistic is not None and
+    if cfg["dataset"] != dataset or cfg["cond"] != cond or (probabilistic is not None and
                                                             cfg["probabilistic"] != probabilistic):
         raise CheckpointError(f"{path} is a '{cfg['cond']}' model of {cfg['dataset']} (probabilistic="
-                              f"{cfg.get('probabilistic')}); expected a '{cond}' MNIST model")
+                              f"{cfg.get('probabilistic')}); expected a '{cond}' model of {dataset}")
     return model, schedule, cfg
 
 
-def plot(path, sigmas, table, methods, n):
+def plot(path, sigmas, table, methods, n, dataset):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,7 +125,8 @@ def plot(path, sigmas, table, methods, n):
         ax.set_xticks(sigmas)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"Blind denoising of MNIST test digits ({n} images per sigma)", fontsize=10)
+    name = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}[dataset]
+    fig.suptitle(f"Blind denoising of {name} test images ({n} images per sigma)", fontsize=10)
     fig.tight_layout()
     common.save_figure(fig, path)
 
@@ -175,12 +181,16 @@ def main(argv=None):
     doc = __doc__
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=doc.split("\n\n", 1)[1])
+    ap.add_argument("--dataset", choices=list(UNCONDITIONAL), default="mnist",
+                    help="the test images and the unconditional model (Fashion-MNIST has no conditional denoisers)")
     ap.add_argument("--n", type=common.positive_int, default=32, help="test images per sigma")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3, 0.5])
     ap.add_argument("--chains", type=common.positive_int, default=4, help="chains averaged for the posterior mean")
     ap.add_argument("--estimator", choices=denoise.ESTIMATORS, default="model")
     ap.add_argument("--calibration", type=common.positive_int, default=50,
                     help="test images (after the first n) used to tune the classical methods")
+    ap.add_argument("--steps", type=common.positive_int, default=None,
+                    help="DDIM with at most this many steps per chain (default: the full chain from t*)")
     ap.add_argument("--variance", choices=("posterior", "beta"), default="posterior",
                     help="sigma_t^2 of the denoising chains (see denoise.denoise)")
     ap.add_argument("--no-conditional", action="store_true", help="leave out the Fig. 7 models (200 steps each)")
@@ -197,14 +207,14 @@ def main(argv=None):
     device = resolve_device(args.device)
     ck = Path(args.checkpoint_dir)
     try:
-        x_all, labels_all = data.load_test_images("mnist", args.n + args.calibration, args.data_dir)
-        classifier, _ = load_classifier(common.CLASSIFIERS["mnist"])
-        uncond, schedule, _ = load_model(ck / "mnist_uncond.pt", device, "none")
+        x_all, labels_all = data.load_test_images(args.dataset, args.n + args.calibration, args.data_dir)
+        classifier, _ = load_classifier(common.CLASSIFIERS[args.dataset])
+        uncond, schedule, _ = load_model(ck / UNCONDITIONAL[args.dataset], device, args.dataset, "none")
         cond_models = {}
-        if not args.no_conditional:
+        if not args.no_conditional and args.dataset == "mnist":
             for name, file, prob in (("cond. prob.", "mnist_denoise_prob.pt", True),
                                      ("cond. plain", "mnist_denoise_plain.pt", False)):
-                model, sched, cfg = load_model(ck / file, device, "image", prob)
+                model, sched, cfg = load_model(ck / file, device, "mnist", "image", prob)
                 cond_models[name] = (model, sched.to(device), cfg["tau"], prob)
     except (CheckpointError, data.DataError) as e:
         sys.exit(f"error: {e}")
@@ -234,7 +244,7 @@ def main(argv=None):
             # 2. blind and oracle denoising: posterior sample, mean of the chains, Tweedie
             for who, s in (("blind", None), ("oracle", sigma)):
                 r = denoise.denoise(y, uncond, schedule, sigma=s, estimator=args.estimator, chains=args.chains,
-                                    variance=args.variance, generator=g, progress=bar)
+                                    steps=args.steps, variance=args.variance, generator=g, progress=bar)
                 results[f"{who} sample"], results[f"{who} mean"] = r.sample, r.mean
                 if who == "blind":
                     results["blind tweedie"] = r.tweedie
@@ -270,7 +280,7 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot(out / "blind_psnr_vs_sigma.png", args.sigmas, table, methods, args.n)
+    plot(out / "blind_psnr_vs_sigma.png", args.sigmas, table, methods, args.n, args.dataset)
     draw_examples(out / "blind_examples.png", args.sigmas, examples,
                   ["blind sample", "blind mean", "oracle mean", *cond_models, "NLM", "TV", "wavelet", "blur"])
     settings = {k: v for k, v in vars(args).items() if k != "no_progress"}
