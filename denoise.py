@@ -313,6 +313,18 @@ def read_input(path):
     raise DenoiseError(f"{path}: expected a .png or .npy file")
 
 
+def warn_if_clipped(images, share=0.05):
+    """Saved images are usually clipped to their range, and clipping breaks y = x + sigma n: on a black background half
+    of the noise is cut off, so sigma is underestimated and the image enters the chain too late (too little noise
+    left to remove is the milder error, but still an error). Warn when many pixels sit exactly at an end."""
+    a = np.asarray(images, dtype=np.float32)
+    at_ends = float(np.mean(np.abs(np.abs(a) - 1.0) < 1e-6))  # exactly -1 or 1, not beyond
+    if at_ends > share:
+        print(f"warning: {100 * at_ends:.0f}% of the pixels sit exactly at -1 or 1: the noise looks clipped there, "
+              f"which breaks y = x + sigma n (sigma will be underestimated); unclipped values in a .npy work best",
+              file=sys.stderr)
+
+
 def write_output(path, images, kind):
     from checkpoint import atomic_write
     import io
@@ -364,6 +376,7 @@ def main(argv=None):
     try:
         device = resolve_device(args.device)
         images, kind = read_input(args.input)
+        warn_if_clipped(images)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
         g = torch.Generator(device=device).manual_seed(args.seed)
         result = denoise(images, model, schedule, sigma=args.sigma, estimator=args.estimator, chains=args.chains,

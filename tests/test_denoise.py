@@ -162,11 +162,13 @@ def test_cli_end_to_end_png_and_npy(tmp_path, uncond):
     r = run_cli(png, "--out", tmp_path / "clean.png", "--chains", "2")
     assert r.returncode == 0, r.stderr
     assert "t* =" in r.stdout and "sigma" in r.stdout
+    assert "clipped" in r.stderr  # a PNG cannot hold the noise below black: the CLI says so
     clean = plt.imread(tmp_path / "clean.png")
     assert clean.shape[:2] == (28, 28)
     np.save(tmp_path / "noisy.npy", y[:, 0].numpy())
     r = run_cli(tmp_path / "noisy.npy", "--out", tmp_path / "clean.npy", "--sigma", "0.2", "--output", "tweedie")
     assert r.returncode == 0, r.stderr
+    assert "clipped" not in r.stderr
     out = np.load(tmp_path / "clean.npy")
     assert out.shape == (3, 28, 28)
     assert ((out - x[:, 0].numpy()) ** 2).mean() < ((y - x) ** 2).mean().item() / 3
