@@ -326,21 +326,23 @@ def warn_if_clipped(images, share=0.05):
 
 
 def write_output(path, images, kind):
-    from checkpoint import atomic_write
+    """Write (N, 1, H, W) images in [-1, 1]: a .npy of (N, H, W) values (one (H, W) image stays (H, W) when it came
+    from a PNG), or a PNG: the image itself, or for several images a grid of them, 10 to a row."""
     import io
 
+    from checkpoint import atomic_write
+    from viz import grid, to_unit
+
     path = Path(path)
-    arr = images.detach().cpu().numpy()[:, 0]  # (N, H, W)
     buf = io.BytesIO()
     if path.suffix.lower() == ".npy":
+        arr = images.detach().cpu().numpy()[:, 0]  # (N, H, W)
         np.save(buf, arr if kind == "npy" or len(arr) > 1 else arr[0])
     elif path.suffix.lower() == ".png":
         import matplotlib.pyplot as plt
 
-        from viz import grid
-
-        pic = arr[0] if len(arr) == 1 else grid(images.cpu())[0].numpy()
-        plt.imsave(buf, np.clip((pic + 1) / 2, 0, 1), cmap="gray", vmin=0, vmax=1, format="png")
+        pic = to_unit(images)[0] if len(images) == 1 else grid(images, ncol=min(10, len(images)))  # in [0, 1]
+        plt.imsave(buf, pic, cmap="gray", vmin=0, vmax=1, format="png")
     else:
         raise DenoiseError(f"{path}: --out must end in .png or .npy")
     atomic_write(path, lambda f: f.write(buf.getvalue()))

@@ -171,6 +171,9 @@ def test_cli_end_to_end_png_and_npy(tmp_path, uncond):
     assert "clipped" not in r.stderr
     out = np.load(tmp_path / "clean.npy")
     assert out.shape == (3, 28, 28)
+    r = run_cli(tmp_path / "noisy.npy", "--out", tmp_path / "grid.png", "--sigma", "0.2", "--output", "tweedie")
+    assert r.returncode == 0, r.stderr
+    assert plt.imread(tmp_path / "grid.png").shape[:2] == (32, 92)  # three images in a row, 2-pixel gaps
     assert ((out - x[:, 0].numpy()) ** 2).mean() < ((y - x) ** 2).mean().item() / 3
 
 
