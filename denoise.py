@@ -76,7 +76,7 @@ def estimate_sigma_immerkaer(y):
 
 
 def estimate_sigma_mad(y):
-    """Median absolute deviation of the finest diagonal Haar coefficients / 0.6745, one sigma per image:
+    """The median absolute value of the finest diagonal Haar coefficients / 0.6745, one sigma per image:
     (N, 1, H, W) -> (N,). An odd last row or column is left out."""
     H, W = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
     y = y[..., :H, :W].float()
