@@ -39,6 +39,8 @@ additive, y = x + sigma n with n ~ N(0, I), and sigma is unknown. Three steps ma
         E[x | x_t*] = (x_t* - sqrt(1 - ab_t*) eps(x_t*, t*)) / sqrt(ab_t*)
    returned as `tweedie`.
 
+Why these steps hold: docs/derivations.md, sections 7-9. What they measure: docs/beyond.md.
+
 Images are in [-1, 1] (the training range). The model must be an unconditional DDPM of 28x28 images
 (`checkpoints/mnist_uncond.pt`, the default), or a class-conditional one, used without a label (its null class).
 """
