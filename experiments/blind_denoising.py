@@ -194,12 +194,7 @@ def main(argv=None):
     ap.add_argument("--variance", choices=("posterior", "beta"), default="posterior",
                     help="sigma_t^2 of the denoising chains (see denoise.denoise)")
     ap.add_argument("--no-conditional", action="store_true", help="leave out the Fig. 7 models (200 steps each)")
-    ap.add_argument("--checkpoint-dir", default=str(common.CHECKPOINTS))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default=str(common.ROOT / "results" / "blind"))
-    ap.add_argument("--no-progress", action="store_true")
+    common.add_run_flags(ap, common.ROOT / "results" / "blind")
     args = ap.parse_args(argv)
     if any(not (0 < s <= 2) for s in args.sigmas):
         ap.error(f"--sigmas must lie in (0, 2], got {args.sigmas}")
@@ -234,17 +229,17 @@ def main(argv=None):
             y = data.gaussian_noise(x, sigma, g)  # (N, 1, 28, 28), not clipped
             y_cpu = y.cpu()
             results = {"noisy": y}
-            # 1. the estimators
-            for e in denoise.ESTIMATORS:
-                s_hat = denoise.estimate_sigma(y, e, uncond, schedule).cpu()
-                estimators[e][sigma] = {"ratio": (s_hat / sigma).mean().item(),
-                                        "abs_rel_err": ((s_hat - sigma).abs() / sigma).mean().item(),
-                                        "median_ratio": (s_hat / sigma).median().item()}
-            sigma_hat = denoise.estimate_sigma(y, args.estimator, uncond, schedule)
-            # 2. blind and oracle denoising: posterior sample, mean of the chains, Tweedie
-            for who, s in (("blind", None), ("oracle", sigma)):
-                r = denoise.denoise(y, uncond, schedule, sigma=s, estimator=args.estimator, chains=args.chains,
-                                    steps=args.steps, variance=args.variance, generator=g, progress=bar)
+            # 1. the estimators, each computed once: the blind runs below use the chosen one's estimate
+            estimates = {e: denoise.estimate_sigma(y, e, uncond, schedule) for e in denoise.ESTIMATORS}
+            for e, s_hat in estimates.items():
+                ratio = s_hat.cpu() / sigma
+                estimators[e][sigma] = {"ratio": ratio.mean().item(), "abs_rel_err": (ratio - 1).abs().mean().item(),
+                                        "median_ratio": ratio.median().item()}
+            sigma_hat = estimates[args.estimator]
+            # 2. blind (estimated sigma) and oracle (true sigma) denoising: posterior sample, chain mean, Tweedie
+            for who, s in (("blind", sigma_hat), ("oracle", sigma)):
+                r = denoise.denoise(y, uncond, schedule, sigma=s, chains=args.chains, steps=args.steps,
+                                    variance=args.variance, generator=g, progress=bar)
                 results[f"{who} sample"], results[f"{who} mean"] = r.sample, r.mean
                 if who == "blind":
                     results["blind tweedie"] = r.tweedie

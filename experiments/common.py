@@ -81,6 +81,17 @@ def parser(doc, defaults):
     return ap
 
 
+def add_run_flags(ap, out):
+    """The flags of the scripts beyond the paper, which load several checkpoints by name from one folder."""
+    ap.add_argument("--checkpoint-dir", default=str(CHECKPOINTS), help="where the checkpoints are")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--data-dir", default=None, help="full datasets (default: $DDPM_DATA_DIR, ./data, else the "
+                    "shipped pack of test images)")
+    ap.add_argument("--out", default=str(out), help=f"output folder (default {Path(out).relative_to(ROOT)}/)")
+    ap.add_argument("--no-progress", action="store_true")
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Loading
 # ----------------------------------------------------------------------------------------------------------------------

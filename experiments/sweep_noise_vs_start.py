@@ -55,8 +55,8 @@ def grid_arg(text):
     return values
 
 
-def run_model(name, args, x0, labels, classifier, device, bar):
-    """The grid for one model: dict of metric -> (noises, starts) array, and one example output per cell."""
+def load_model(name, args, device):
+    """The sweep's model `name`, checked to be the kind the sweep needs. Returns (model, schedule)."""
     path = Path(args.checkpoint_dir) / MODELS[name][0]
     model, schedule, ckpt = load_ddpm(path, device)
     cfg = ckpt["train_config"]
@@ -64,6 +64,11 @@ def run_model(name, args, x0, labels, classifier, device, bar):
     if cfg["dataset"] != "mnist" or cfg["cond"] != want:
         raise CheckpointError(f"{path} is a '{cfg['cond']}' model of {cfg['dataset']}; the sweep's '{name}' needs a "
                               f"'{want}' model of mnist")
+    return model, schedule
+
+
+def run_model(name, model, schedule, args, x0, labels, classifier, device, bar):
+    """The grid for one model: dict of metric -> (noises, starts) array, and one example output per cell."""
     eps_fn = EpsFunction(model, y=labels if name == "class" else None)
     shape = (len(args.noises), len(args.starts))
     grids = {m: np.zeros(shape) for m, _ in METRICS}
@@ -82,7 +87,7 @@ def run_model(name, args, x0, labels, classifier, device, bar):
             grids["ssim"][i, j] = m["ssim"]["mean"]
             grids["class_kept"][i, j] = m["class_kept"]
             examples[i, j] = final[0].cpu()
-    return grids, examples, schedule
+    return grids, examples
 
 
 def best_starts(grid, starts):
@@ -190,32 +195,22 @@ def main(argv=None):
     ap.add_argument("--noises", type=grid_arg, default=grid_arg("0.1:0.9:0.1"), help="noise fractions")
     ap.add_argument("--starts", type=grid_arg, default=grid_arg("0.0:1.0:0.1"), help="start fractions")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    ap.add_argument("--checkpoint-dir", default=str(common.CHECKPOINTS))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default=str(common.ROOT / "results" / "sweep"))
-    ap.add_argument("--no-progress", action="store_true")
+    common.add_run_flags(ap, common.ROOT / "results" / "sweep")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
     try:
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
         classifier, _ = load_classifier(common.CLASSIFIERS["mnist"])
+        models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
     except (CheckpointError, data.DataError) as e:
         sys.exit(f"error: {e}")
     x0, labels = x0.to(device), labels.to(device)
-    T = 200  # all shipped models; checked below against each checkpoint
-    total = len(args.models) * len(args.noises) * sum(round(s * T) for s in args.starts)
+    total = sum(schedule.t_of_fraction(s) for _, schedule in models.values() for s in args.starts) * len(args.noises)
     results, t0 = {}, time.time()
     with common.progress(total, "sweep", args) as bar:
-        for name in args.models:
-            try:
-                grids, examples, schedule = run_model(name, args, x0, labels, classifier, device, bar)
-            except CheckpointError as e:
-                sys.exit(f"error: {e}")
-            if schedule.T != T:
-                sys.exit(f"error: the sweep assumes T = {T}; {name} has T = {schedule.T}")
+        for name, (model, schedule) in models.items():
+            grids, examples = run_model(name, model, schedule, args, x0, labels, classifier, device, bar)
             results[name] = {"grids": grids, "examples": examples}
             # written after every model, so that a run cut short keeps the models it finished
             write_outputs(args, results, device, time.time() - t0)
