@@ -1,54 +1,24 @@
-"""checkpoint.py - saving and loading checkpoints safely, and choosing the device.
+"""checkpoint.py - saving and loading checkpoints safely.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
 `torch.load(..., weights_only=True)`: a checkpoint file can never run code. Every checkpoint says what it is
 (`kind`: "ddpm" or "classifier") and carries the config needed to rebuild its network, so loading one of the wrong
 kind, or one that does not fit the network asked for, is a clear error instead of a wall of state-dict keys.
-Writes are atomic (temporary file in the same folder, fsync, rename): an interrupted save leaves the old file intact.
+Writes are atomic (files.atomic_write): an interrupted save leaves the old file intact.
 """
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from files import atomic_write
 
 FORMAT = 1  # bumped when the layout of the dict changes
 
 
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable, of the wrong kind or does not fit the model."""
-
-
-def resolve_device(name="auto"):
-    """'auto' -> cuda if available, else cpu. Asking for cuda where there is none is an error, not a silent fallback."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda was asked for, but PyTorch sees no CUDA device here (use --device cpu)")
-    if name not in ("cpu", "cuda"):
-        raise SystemExit(f"error: --device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
-
-
-def atomic_write(path, write):
-    """Call write(f) on a temporary file beside `path`, flush it to disk, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would have
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_save(obj, path):
@@ -93,12 +63,32 @@ def load_weights(model, state_dict, path="checkpoint"):
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()})
 
 
-def load_ddpm(path, device="cpu", weights="ema"):
-    """Rebuild a trained DDPM: (UNet in eval mode with the EMA or raw weights, its Schedule, the checkpoint dict)."""
+def describe(config):
+    """How a DDPM was trained, in words: "a 'class' model of mnist", "... with probabilistic=True"."""
+    text = f"a '{config.get('cond')}' model of {config.get('dataset')}"
+    if "probabilistic" in config:
+        text += f" with probabilistic={config['probabilistic']}"
+    return text
+
+
+def check_trained_as(ckpt, path, **expected):
+    """CheckpointError unless the DDPM checkpoint was trained with these train_config values, for example
+    dataset="mnist", cond="class"; a tuple of values allows any of them."""
+    have = ckpt["train_config"]
+    for key, want in expected.items():
+        if have.get(key) not in (want if isinstance(want, tuple) else (want,)):
+            raise CheckpointError(f"{path}: is {describe({k: have.get(k) for k in expected})}; this needs "
+                                  f"{describe(expected)}")
+
+
+def load_ddpm(path, device="cpu", weights="ema", **expected):
+    """Rebuild a trained DDPM: (UNet in eval mode with the EMA or raw weights, its Schedule, the checkpoint dict).
+    `expected` train_config values (dataset="mnist", cond="class", ...) are checked first (check_trained_as)."""
     from ddpm import Schedule  # imported here: ddpm and unet need nothing from this module
     from unet import UNet, UNetConfig
 
     ckpt = load_checkpoint(path, "ddpm")
+    check_trained_as(ckpt, path, **expected)
     try:
         model = UNet(UNetConfig(**ckpt["model_config"]))
         schedule = Schedule(**ckpt["schedule"])

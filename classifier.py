@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import data
-from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights, resolve_device
+from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights
+from devices import DEVICE_HELP, resolve_device
 
 
 @dataclass
@@ -86,7 +87,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--out", required=True, help="checkpoint path to write")
     args = ap.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.limit < 0:

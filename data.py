@@ -7,8 +7,7 @@ What is here
   load_dataset        images as float32 in [-1, 1], shape (N, 1, 28, 28), and int64 labels (N,)
   download            fetch from the datasets' public mirrors, check the SHA-256 of the decompressed bytes, write
                       atomically (`python data.py download mnist --data-dir data`)
-  corruptions         schedule_noise (the paper's "X% noise", section 3.1), remove_pixels (section 4.2),
-                      gaussian_noise (plain additive noise, section 4.3)
+The paper's corruptions of these images live in corruptions.py.
 
 Layout on disk: one folder per dataset under the data root, with the standard file names:
     <root>/mnist/train-images-idx3-ubyte.gz   (or without .gz)   ... t10k-labels-idx1-ubyte.gz
@@ -19,7 +18,6 @@ Fashion-MNIST is also found in /usr/share/datasets/fashion-mnist (Debian's `data
 import argparse
 import gzip
 import hashlib
-import io
 import os
 import sys
 import urllib.request
@@ -29,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from checkpoint import atomic_write
+from files import atomic_write, write_npz
 
 DATASETS = {"mnist": "mnist", "fashion": "fashion-mnist"}  # CLI name -> folder name
 SYSTEM_DIRS = {"fashion": [Path("/usr/share/datasets/fashion-mnist")]}
@@ -187,9 +185,7 @@ def make_test_pack(data_dir=None, n=PACK_SIZE, path=PACK_PATH):
         x, y = load_dataset(name, "test", data_dir, limit=n)
         arrays[f"{name}_images"] = ((x[:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()  # back to 0..255
         arrays[f"{name}_labels"] = y.to(torch.uint8).numpy()
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    write_npz(path, arrays)
     return path
 
 
@@ -258,39 +254,6 @@ def download(dataset, data_dir=None, mirrors=None):
         atomic_write(folder / (stem + ".gz"), lambda f, packed=packed: f.write(packed))
         print(f"{folder / (stem + '.gz')}: downloaded, checksum ok")
     return folder
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Corruptions used by the paper
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def schedule_noise(x0, schedule, fraction, generator=None):
-    """The paper's "X% noise" (section 3.1): the schedule's own forward process at t = round(fraction * T),
-    x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps. Note that this also shrinks the image by
-    sqrt(alpha_bar_t), exactly as the chain expects. Returns (x_t, t)."""
-    t = schedule.t_of_fraction(fraction)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-    return schedule.q_sample(x0, t, noise), t
-
-
-def remove_pixels(x0, fraction, generator=None):
-    """Remove a random `fraction` of the pixels of each image (section 4.2). Removed pixels are set to 0, the
-    middle of [-1, 1], which is neither background (-1) nor stroke (+1). Returns (corrupted, mask) with mask 1 where
-    the pixel was kept, 0 where it was removed; both (B, C, H, W). fraction: a number, or a (B, 1, 1, 1) tensor."""
-    if not bool((torch.as_tensor(fraction) >= 0).all() and (torch.as_tensor(fraction) <= 1).all()):
-        raise ValueError(f"the fraction of pixels to remove must lie in [0, 1], got {fraction}")
-    u = torch.rand(x0.shape, generator=generator, device=x0.device)
-    mask = (u >= fraction).to(x0.dtype)
-    return x0 * mask, mask
-
-
-def gaussian_noise(x0, sigma, generator=None):
-    """Plain additive noise y = x0 + sigma * n, n ~ N(0, I), images in [-1, 1] (not clipped: clipping would make
-    the noise non-Gaussian at the background). sigma: a number, or a (B, 1, 1, 1) tensor."""
-    if not bool((torch.as_tensor(sigma) >= 0).all()):
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    return x0 + sigma * torch.randn(x0.shape, generator=generator, device=x0.device)
 
 
 def main(argv=None):

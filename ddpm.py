@@ -1,17 +1,18 @@
 """ddpm.py - the denoising diffusion probabilistic model of the paper, from scratch.
 
-Read this file top to bottom to learn the paper ("Optimizing Diffusion Models for Image Denoising", Iyer, Shu, Sinha;
-in ../shared/paper). Everything the experiments use is here:
+Read this file top to bottom to learn the paper: "Optimizing Diffusion Models for Image Denoising" by Iyer, Shu and
+Sinha, which builds on Ho, Jain and Abbeel's "Denoising Diffusion Probabilistic Models" (2020). Everything the
+experiments run is here, in plain PyTorch; nothing in this file imports anything else of the project.
 
   1. Schedule          the noise schedule beta_1..beta_T and the quantities derived from it (paper, section 2.1)
      .q_sample         the forward process in closed form (eq. 7):
                        x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps
      .p_step           one reverse step, Algorithm 2 line 4
-  2. training_loss     Algorithm 1: predict the noise, mean squared error
-  3. EpsFunction       eps_theta(x_t, t) as the samplers see it, with the paper's two kinds of conditioning:
-                       classifier-free guidance on a class (section 2.2, eq. 11) and a corrupted image as an extra input
+  2. conditioning      classifier-free guidance on a class (section 2.2, eq. 11); a corrupted image as an extra input
                        channel (section 3.2), kept with probability p = 1 - exp(-d / tau) (section 3.3, eq. 14)
-  4. samplers          the full chain from N(0, I); the chain started from a given image at any step (section 3.1);
+  3. training_loss     Algorithm 1: predict the noise, mean squared error
+  4. EpsFunction       eps_theta(x_t, t) as the samplers see it, with that conditioning applied
+  5. samplers          the full chain from N(0, I); the chain started from a given image at any step (section 3.1);
                        one step repeated k times (Fig. 3); cycles (feed the output back in); DDIM for speed
 
 Notation. The paper, like Ho et al., overloads alpha: its eq. (6) writes alpha_t for the *cumulative* product. We keep
@@ -21,6 +22,10 @@ the two apart, as Ho et al.'s own code does:
 Timesteps are t in {1..T}; every per-step tensor has length T+1 and index 0 means "the clean image":
 alpha_bar[0] = 1, beta[0] = 0.
 
+The fast path plugs in from outside: a sampler takes the reverse step as an argument (`step=`, default
+`schedule.p_step`) and EpsFunction the conditioning input (`concat=`, default `masked_concat`); the fused Triton
+kernels in kernels/ have the same signatures and are checked against the definitions here.
+
 Left out, on purpose: a learned variance (Nichol & Dhariwal) and the variational lower bound loss (the paper, like
 Ho et al., trains on the simple eps loss), and self-conditioning. EMA of the weights lives in train.py.
 """
@@ -29,20 +34,22 @@ import math
 
 import torch
 
-from kernels.masked_concat import masked_concat
-from kernels.reverse_step import reverse_step
-
 # ----------------------------------------------------------------------------------------------------------------------
 # 1. The noise schedule
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def extract(a, t, x):
-    """Pick a[t] for each sample and shape it to broadcast over an image batch x: (T+1,) -> (B, 1, 1, 1).
-    t may be a Python int (same step for the whole batch) or a LongTensor of shape (B,)."""
+def timestep_vector(t, x):
+    """A timestep as one long per image of the batch x: an int t -> (B,) filled with t; a (B,) tensor as it is."""
     if isinstance(t, int):
-        t = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-    return a.to(x.device)[t].float().view(-1, *([1] * (x.dim() - 1)))
+        return torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+    return t
+
+
+def extract(a, t, x):
+    """Pick a[t] for each image and shape it to broadcast over the batch x: (T+1,) -> (B, 1, 1, 1).
+    t: a Python int (the same step for the whole batch) or a (B,) LongTensor."""
+    return a.to(x.device)[timestep_vector(t, x)].float().view(-1, *([1] * (x.dim() - 1)))
 
 
 class Schedule:
@@ -58,6 +65,8 @@ class Schedule:
     sigma="beta" (default, Algorithm 2 as printed and the paper's code): sigma_t^2 = beta_t.
     sigma="posterior": sigma_t^2 = beta~_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * beta_t, the variance of the
     true posterior q(x_{t-1} | x_t, x0). Ho et al. found both give similar samples.
+    Either way sigma_1 = 0: Algorithm 2, line 3 adds no noise in the last step (z = 0 at t = 1), and a zero sigma_1
+    is that rule, in the one place every step reads it from.
     """
 
     def __init__(self, T=200, kind="linear", sigma="beta"):
@@ -89,22 +98,16 @@ class Schedule:
         alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
         beta_tilde = torch.zeros_like(beta)
         beta_tilde[1:] = (1 - alpha_bar_prev[1:]) / (1 - alpha_bar[1:]) * beta[1:]
+        # sigma_t of Algorithm 2: sqrt(beta_t) or sqrt(beta~_t), and sigma_1 = 0 (no noise in the last step)
+        sigma_t = (beta if sigma == "beta" else beta_tilde).sqrt()
+        sigma_t[1] = 0.0
 
         self.betas = beta.float()
         self.alphas = alpha.float()
         self.alpha_bars = alpha_bar.float()
         self.alpha_bars_prev = alpha_bar_prev.float()
         self.beta_tildes = beta_tilde.float()
-        # sigma_t of Algorithm 2; the step t = 1 adds no noise whichever is chosen (Algorithm 2, line 3)
-        sigma_t = (beta if sigma == "beta" else beta_tilde).sqrt()
         self.sigmas = sigma_t.float()
-        # Algorithm 2, line 4 rewritten as x_{t-1} = c_x x_t - c_eps eps + sigma_t z, with
-        # c_x = 1 / sqrt(alpha_t) and c_eps = beta_t / (sqrt(1 - alpha_bar_t) sqrt(alpha_t)): kept as Python floats
-        # (float64 math on the CPU) so that a step on the GPU never waits on a device-to-host copy
-        c_x = 1.0 / alpha.sqrt()
-        c_eps = beta / ((1.0 - alpha_bar).sqrt() * alpha.sqrt())
-        self._step_coefs = [None] + [(c_x[t].item(), c_eps[t].item(), sigma_t[t].item() if t > 1 else 0.0)
-                                     for t in range(1, T + 1)]
 
     def to(self, device):
         """Move the per-step tensors to `device` (they are tiny; the samplers index them every step)."""
@@ -116,12 +119,6 @@ class Schedule:
         """The three settings that define the schedule, stored in checkpoints."""
         return {"T": self.T, "kind": self.kind, "sigma": self.sigma_kind}
 
-    def step_coefficients(self, t):
-        """(c_x, c_eps, sigma_t) of the step at t in 1..T: x_{t-1} = c_x x_t - c_eps eps + sigma_t z; sigma_1 = 0."""
-        if not 1 <= t <= self.T:
-            raise ValueError(f"t must lie in 1..{self.T}, got {t}")
-        return self._step_coefs[t]
-
     def t_of_fraction(self, f):
         """The paper's "X% noise" and "the step that expects X% noise" (section 3.1): t = round(f * T)."""
         if not 0.0 <= f <= 1.0:
@@ -130,92 +127,146 @@ class Schedule:
 
     def q_sample(self, x0, t, noise):
         """Sample x_t ~ q(x_t | x0) in one go (eq. 6 and 7). x0, noise: (B, C, H, W); t: int or (B,) long."""
+        alpha_bar = extract(self.alpha_bars, t, x0)
         # x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1 - \bar\alpha_t} \epsilon        (eq. 7)
-        ab = extract(self.alpha_bars, t, x0)
-        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+        return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
 
     def q_posterior_mean(self, x0, x_t, t):
         """Mean of the true posterior q(x_{t-1} | x_t, x0) (Ho et al., eq. 7), which a perfect reverse step hits.
-        mu~_t = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) x0
-                + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) x_t       (derivation: docs/derivations.md)
-        """
-        ab, ab_prev = extract(self.alpha_bars, t, x_t), extract(self.alpha_bars_prev, t, x_t)
-        b, a = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)
-        return ab_prev.sqrt() * b / (1 - ab) * x0 + a.sqrt() * (1 - ab_prev) / (1 - ab) * x_t
+        (derivation: docs/derivations.md, section 3)"""
+        alpha_bar, alpha_bar_prev = extract(self.alpha_bars, t, x_t), extract(self.alpha_bars_prev, t, x_t)
+        beta, alpha = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)
+        # mu~_t = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) x0 + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) x_t
+        return (alpha_bar_prev.sqrt() * beta / (1 - alpha_bar) * x0
+                + alpha.sqrt() * (1 - alpha_bar_prev) / (1 - alpha_bar) * x_t)
 
-    def p_step(self, x_t, t, eps, noise):
-        """One reverse step (Algorithm 2, line 4), given the predicted noise eps and fresh noise z:
-
-            x_{t-1} = ( x_t - beta_t / sqrt(1 - alpha_bar_t) * eps ) / sqrt(alpha_t) + sigma_t * z
-
-        with z = 0 at t = 1 (the last step returns the mean). t: int or (B,) long. This is the readable
-        definition; the samplers call the fused kernel in kernels/reverse_step.py, which computes the same.
-        """
-        b, a = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)
-        ab, sigma = extract(self.alpha_bars, t, x_t), extract(self.sigmas, t, x_t)
-        mean = (x_t - b / (1 - ab).sqrt() * eps) / a.sqrt()
-        t_vec = torch.as_tensor(t, device=x_t.device).expand(x_t.shape[0]) if isinstance(t, int) else t
-        # Algorithm 2, line 3: z ~ N(0, I) if t > 1, else z = 0
-        not_last = (t_vec > 1).float().view(-1, *([1] * (x_t.dim() - 1)))
-        return mean + not_last * sigma * noise
+    def p_step(self, x_t, t, eps, z):
+        """One reverse step (Algorithm 2, line 4), given the predicted noise eps and fresh noise z ~ N(0, I).
+        x_t, eps, z: (B, C, H, W); t: int or (B,) long. sigma_1 = 0, so the last step returns the mean."""
+        beta, alpha = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)
+        alpha_bar, sigma = extract(self.alpha_bars, t, x_t), extract(self.sigmas, t, x_t)
+        # x_{t-1} = 1 / sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) + sigma_t z
+        return (x_t - beta / (1 - alpha_bar).sqrt() * eps) / alpha.sqrt() + sigma * z
 
     def predict_x0(self, x_t, t, eps):
-        """Invert eq. 7 for x0 given eps: x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
-        ab = extract(self.alpha_bars, t, x_t)
-        return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+        """The clean image that x_t and eps imply: eq. 7 solved for x0."""
+        alpha_bar = extract(self.alpha_bars, t, x_t)
+        # x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
+        return (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 2. Training: Algorithm 1
+# 2. Conditioning: a class (guidance) and a corrupted image (an extra input channel)
 # ----------------------------------------------------------------------------------------------------------------------
+
+
+def guided_eps(eps_c, eps_u, w):
+    """Classifier-free guidance (section 2.2, eq. 11; Ho & Salimans), from the conditional prediction eps(x_t, c) and
+    the unconditional one eps(x_t, null). The paper prints "+ w" where "- w" is meant: with "+", two agreeing
+    predictions would just be scaled by 1 + 2w (docs/derivations.md, section 5). w = 0 is the conditional model."""
+    # eps_hat = (1 + w) eps(x_t, c) - w eps(x_t, null)
+    return (1 + w) * eps_c - w * eps_u
 
 
 def rms_distance(a, b):
-    """d_i = sqrt(mean over pixels of (a_i - b_i)^2): (B, C, H, W) x 2 -> (B,).
+    """d_i = sqrt(mean over pixels of (a_i - b_i)^2): (B, C, H, W) x 2 -> (B,), in float32 (float64 for float64).
 
-    The paper's eq. (14) uses the plain L2 norm ||x_t - x_noisy||_2 over the whole image; for a 28x28 image that is
-    about 28 times the RMS value, which would put p_conditioning at 1 almost always with tau = 1. The claim that
-    tau = 1 keeps p between 0.2 and 0.8 only holds for a distance normalised per pixel, so we use the RMS.
+    The paper's eq. (14) writes the plain L2 norm ||x_t - x_noisy||_2 over the whole image; for a 28x28 image that is
+    about 28 times the RMS value, which would put p at 1 almost always with tau = 1. The claim that tau = 1 keeps p
+    between 0.2 and 0.8 only holds for a distance normalised per pixel, so we use the RMS (docs/derivations.md, 6).
     """
-    return (a.float() - b.float()).pow(2).flatten(1).mean(dim=1).sqrt()
+    f = torch.promote_types(a.dtype, torch.float32)
+    return (a.to(f) - b.to(f)).pow(2).flatten(1).mean(dim=1).sqrt()
 
 
 def conditioning_probability(x_t, x_cond, tau=1.0):
-    """Section 3.3, eq. (14): p_i = 1 - exp(-d(x_t,i, x_cond,i) / tau), with d the RMS distance (see rms_distance).
+    """Section 3.3, eq. (14): the probability that the model is shown the condition, per image: (B,).
     Far from the corrupted image (early in the reverse chain) p is high and the model sees the condition;
-    close to it (late in the chain) p is low and the model relies on what it learned of clean images."""
-    # -expm1(-x) is 1 - exp(-x) without the cancellation that loses digits when x is small
+    close to it (late in the chain) p is low and the model relies on what it learned of clean images.
+    (The paper's "/T" in eq. 14 is this temperature tau, not the number of steps.)"""
+    # p_i = 1 - exp(-d(x_t,i, x_cond,i) / tau), written -expm1(-x): no cancellation when x is small
     return -torch.expm1(-rms_distance(x_t, x_cond) / tau)
 
 
+CONDITION_MODES = ("keep", "probabilistic", "drop")
+
+
+def check_condition(x_t, x_cond, mode, tau, u):
+    """ValueError unless the arguments of `masked_concat` fit together."""
+    if mode not in CONDITION_MODES:
+        raise ValueError(f"mode must be one of {CONDITION_MODES}, got {mode!r}")
+    if x_t.shape != x_cond.shape:
+        raise ValueError(f"x_t {tuple(x_t.shape)} and x_cond {tuple(x_cond.shape)} must have one shape")
+    if mode == "probabilistic":
+        if not tau > 0:
+            raise ValueError(f"tau must be > 0, got {tau}")
+        if u is None or tuple(u.shape) != (x_t.shape[0],):
+            raise ValueError("mode='probabilistic' needs u: a (B,) tensor of uniforms in [0, 1)")
+
+
+def masked_concat(x_t, x_cond, mode="keep", tau=1.0, u=None):
+    """The input of an image-conditioned model (sections 3.2, 3.3): x_t next to the masked condition, [x_t, m x_cond].
+
+    mode="keep": m = 1, plain concatenation (section 3.2).
+    mode="probabilistic": m_i = 1 with probability p_i of eq. (14), else 0 (section 3.3); u: (B,) uniforms in [0, 1),
+        drawn by the caller, and m_i = [u_i < p_i].
+    mode="drop": m = 0, the null condition.
+    x_t, x_cond: (B, C, H, W). Returns (x_in (B, 2C, H, W) in the dtype of x_t, p (B,), m (B,)).
+    """
+    check_condition(x_t, x_cond, mode, tau, u)
+    B = x_t.shape[0]
+    if mode == "probabilistic":
+        p = conditioning_probability(x_t, x_cond, tau)  # (B,)
+        # m_i ~ Bernoulli(p_i)
+        m = (u < p).to(p.dtype)
+    else:
+        # the paper's "masking with probability p" read as keeping the condition with probability p: see
+        # docs/derivations.md, section 6; keep and drop are its two ends, p = 1 and p = 0
+        p = torch.full((B,), 1.0 if mode == "keep" else 0.0, dtype=torch.promote_types(x_t.dtype, torch.float32),
+                       device=x_t.device)
+        m = p
+    masked = (x_cond * m.view(B, *([1] * (x_cond.dim() - 1)))).to(x_t.dtype)
+    return torch.cat([x_t, masked], dim=1), p, m  # (B, 2C, H, W): x_t next to the masked condition
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 3. Training: Algorithm 1
+# ----------------------------------------------------------------------------------------------------------------------
+
+
 def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=False, tau=1.0, p_uncond=0.1,
-                  num_classes=0, generator=None):
+                  generator=None):
     """Algorithm 1, one mini-batch: L = || eps - eps_theta(sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps, t) ||^2.
 
     x0: (B, C, H, W) clean images in [-1, 1].
-    y:  (B,) class labels, for a class-conditional model. Each label is replaced by the null class with probability
-        p_uncond, so that the same network also learns eps(x_t, null) for classifier-free guidance (Ho & Salimans).
+    y:  (B,) class labels, for a class-conditional model. Each label is replaced by the null class (index
+        model.config.num_classes) with probability p_uncond, so that the same network also learns eps(x_t, null)
+        for classifier-free guidance (Ho & Salimans).
     x_cond: (B, C, H, W) corrupted images, for an image-conditioned model (section 3.2). With probabilistic=True the
         condition channel is kept with probability p = 1 - exp(-d(x_t, x_cond)/tau) and zeroed otherwise (3.3), the
         same rule the sampler uses, so the network is trained on the inputs it will see.
     """
     B = x0.shape[0]
-    dev = x0.device
+    device = x0.device
+    num_classes = model.config.num_classes
+    if y is not None and num_classes == 0:
+        raise ValueError("labels were given but the model has no class input")
     # t ~ Uniform({1, ..., T})         (Algorithm 1, line 3)
-    t = torch.randint(1, schedule.T + 1, (B,), device=dev, generator=generator)
+    t = torch.randint(1, schedule.T + 1, (B,), device=device, generator=generator)
     # eps ~ N(0, I)                    (line 4)
-    eps = torch.randn(x0.shape, device=dev, generator=generator)
+    eps = torch.randn(x0.shape, device=device, generator=generator)
     x_t = schedule.q_sample(x0, t, eps)
 
+    x_in = x_t  # (B, C, H, W)
     if x_cond is not None:
-        mode = "probabilistic" if probabilistic else "keep"
-        u = torch.rand(B, device=dev, generator=generator)
-        x_in, _, _ = masked_concat(x_t, x_cond, mode=mode, tau=tau, u=u)  # (B, 2C, H, W)
-    else:
-        x_in = x_t  # (B, C, H, W)
+        if probabilistic:
+            u = torch.rand(B, device=device, generator=generator)
+            x_in, _, _ = masked_concat(x_t, x_cond, "probabilistic", tau, u)  # (B, 2C, H, W)
+        else:
+            x_in, _, _ = masked_concat(x_t, x_cond, "keep")  # (B, 2C, H, W)
 
     if y is not None:
-        drop = torch.rand(B, device=dev, generator=generator) < p_uncond
+        drop = torch.rand(B, device=device, generator=generator) < p_uncond
         y = torch.where(drop, torch.full_like(y, num_classes), y)
 
     # gradient step on || eps - eps_theta(x_t, t) ||^2     (line 5)
@@ -223,25 +274,23 @@ def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=Fal
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 3. eps_theta as the samplers see it, with the paper's conditioning
+# 4. eps_theta as the samplers see it, with the paper's conditioning
 # ----------------------------------------------------------------------------------------------------------------------
 
 
 class EpsFunction:
     """eps_hat(x_t, t): the model's noise prediction with the conditioning of the paper applied.
 
-    Class conditioning, classifier-free guidance (section 2.2):
-        eps_hat = (1 + w) * eps(x_t, c) - w * eps(x_t, null)
-    The paper's eq. (11) prints "+ w * psi(z_t)" where "- w" is meant: Ho & Salimans' guidance subtracts the
-    unconditional prediction (with "+", two agreeing predictions would just be scaled by 1 + 2w; see
-    docs/derivations.md). w = 0 is the plain conditional model.
-
-    Image conditioning (section 3.2): the input is [x_t, m * x_cond], one extra channel. mode="keep": m = 1;
-    mode="probabilistic" (3.3): m_i = 1 with probability p_i = 1 - exp(-d_i / tau); mode="drop": m = 0.
-    The p values used at every call are appended to `self.p_history` (one (B,) tensor per step).
+    y, guidance: class labels and the guidance weight w (`guided_eps`); w = 0 is the plain conditional model.
+    x_cond, mode, tau: the corrupted image and how it is shown to the model (`masked_concat`); in "probabilistic"
+        mode the uniforms u are drawn from `generator`, and the p values of every call are appended to
+        `self.p_history` (one (B,) tensor per step).
+    concat: the function that builds the model input, `masked_concat` (default) or a drop-in with its signature
+        (the fused kernel in kernels/masked_concat.py).
     """
 
-    def __init__(self, model, *, y=None, guidance=0.0, x_cond=None, mode="keep", tau=1.0, generator=None):
+    def __init__(self, model, *, y=None, guidance=0.0, x_cond=None, mode="keep", tau=1.0, generator=None,
+                 concat=masked_concat):
         num_classes = model.config.num_classes
         if y is not None and num_classes == 0:
             raise ValueError("labels were given but the model has no class input")
@@ -254,58 +303,52 @@ class EpsFunction:
                 f"the model has {model.config.cond_channels} condition channels; "
                 + ("give x_cond" if x_cond is None else "it takes no x_cond")
             )
+        if mode not in CONDITION_MODES:
+            raise ValueError(f"mode must be one of {CONDITION_MODES}, got {mode!r}")
         self.model, self.y, self.w = model, y, guidance
         self.null = None if y is None else torch.full_like(y, num_classes)
         self.x_cond, self.mode, self.tau, self.generator = x_cond, mode, tau, generator
+        self.concat = concat
         self.p_history = []
 
     def model_input(self, x_t):
+        """x_t, or [x_t, m * x_cond] for an image-conditioned model: (B, C, H, W) -> (B, C or 2C, H, W)."""
         if self.x_cond is None:
-            return x_t  # (B, C, H, W)
+            return x_t
         u = None
         if self.mode == "probabilistic":
-            u = torch.rand(x_t.shape[0], device=x_t.device, generator=self.generator)
-        x_in, p, _ = masked_concat(x_t, self.x_cond, mode=self.mode, tau=self.tau, u=u)  # (B, 2C, H, W)
+            u = torch.rand(x_t.shape[0], device=x_t.device, generator=self.generator)  # u_i ~ U[0, 1)
+        x_in, p, _ = self.concat(x_t, self.x_cond, self.mode, self.tau, u)
         self.p_history.append(p)
         return x_in
 
-    def parts(self, x_t, t):
-        """(eps_c, eps_u, w): the two predictions that guidance combines, for the fused reverse-step kernel, which
-        folds (1 + w) eps_c - w eps_u into the update. eps_u is None (and w = 0) when there is no guidance."""
-        B = x_t.shape[0]
-        t_vec = torch.full((B,), t, dtype=torch.long, device=x_t.device) if isinstance(t, int) else t
+    def __call__(self, x_t, t):
+        t = timestep_vector(t, x_t)  # (B,)
         x_in = self.model_input(x_t)
         if self.w == 0.0:
-            return self.model(x_in, t_vec, self.y), None, 0.0
+            return self.model(x_in, t, self.y)
         # one forward pass on a doubled batch: first half with the labels, second half with the null label
-        eps_c, eps_u = self.model(
-            torch.cat([x_in, x_in]), torch.cat([t_vec, t_vec]), torch.cat([self.y, self.null])
-        ).chunk(2)
-        return eps_c, eps_u, self.w
-
-    def __call__(self, x_t, t):
-        eps_c, eps_u, w = self.parts(x_t, t)
-        if eps_u is None:
-            return eps_c
-        # eps_hat = (1 + w) eps(x_t, c) - w eps(x_t, null)
-        return (1 + w) * eps_c - w * eps_u
+        eps_c, eps_u = self.model(torch.cat([x_in, x_in]), torch.cat([t, t]), torch.cat([self.y, self.null])).chunk(2)
+        return guided_eps(eps_c, eps_u, self.w)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 4. Samplers
+# 5. Samplers
 # ----------------------------------------------------------------------------------------------------------------------
 
 
 class Trajectory:
-    """Snapshots of the chain: `steps[k]` is the timestep t of the image `images[k]` (t = 0 for the final image)."""
+    """Snapshots of a chain. `steps[k]` is where `images[k]` sits on the chain's clock, which counts the steps still
+    to run down to 0 (the output): the timestep t of x_t for the reverse chain and DDIM, the passes still to run for
+    `repeat_step`. With record_every = k > 0 a chain keeps its input, its output and every position divisible by k."""
 
     def __init__(self, every):
         self.every = every
         self.steps, self.images = [], []
 
-    def add(self, t, x, force=False):
-        if self.every and (force or t % self.every == 0):
-            self.steps.append(int(t))
+    def add(self, position, x, always=False):
+        if self.every and (always or position % self.every == 0):
+            self.steps.append(int(position))
             self.images.append(x.detach().cpu().clone())
 
     def stacked(self):
@@ -315,94 +358,67 @@ class Trajectory:
         return torch.stack(self.images), torch.tensor(self.steps)
 
 
-def _eps_parts(eps_fn, x, t):
-    """An EpsFunction hands over eps_c and eps_u so that the guidance combine happens inside the fused step; any
-    other callable (a test's oracle, say) just gives eps."""
-    if isinstance(eps_fn, EpsFunction):
-        return eps_fn.parts(x, t)
-    return eps_fn(x, t), None, 0.0
-
-
-def _noise_source(x, generator):
-    """Where the z of each reverse step comes from. On the CPU: a tensor drawn from `generator`. On CUDA: an int seed
-    per step, for the fused kernel to draw z itself (Philox) instead of reading a whole tensor; the seeds come from a
-    CPU generator seeded once from `generator` (from torch's global seed when there is none, which keeps the chain
-    free of device-to-host copies, as a CUDA-graph capture needs)."""
-    if x.is_cuda:
-        if generator is None:
-            seed = torch.initial_seed()
-        else:
-            seed = int(torch.randint(0, 2**62, (1,), device=x.device, generator=generator).item())
-        seeds = torch.Generator().manual_seed(seed)
-        return lambda: int(torch.randint(0, 2**31 - 1, (1,), generator=seeds))
-    return lambda: torch.randn(x.shape, device=x.device, generator=generator)
-
-
-def _reverse(eps_fn, schedule, x, t, next_noise):
-    """One step of Algorithm 2: predict eps, then x_{t-1} = (x_t - beta_t/sqrt(1 - alpha_bar_t) eps)/sqrt(alpha_t)
-    + sigma_t z, with z = 0 at t = 1 (line 3). The update runs in the fused kernel of kernels/reverse_step.py."""
-    eps, eps_u, w = _eps_parts(eps_fn, x, t)
-    noise = None if t == 1 else next_noise()
-    return reverse_step(x, eps, schedule, t, noise, eps_uncond=eps_u, w=w)
-
-
 @torch.no_grad()
-def sample_from(eps_fn, schedule, x, t_start, *, record_every=0, generator=None, progress=None):
+def sample_from(eps_fn, schedule, x, t_start, *, step=None, record_every=0, generator=None, progress=None):
     """The reverse chain (Algorithm 2) from x = x_{t_start} down to x_0.
 
     t_start = T with x ~ N(0, I) is plain generation. Any other t_start feeds a given image into the middle of the
     chain, as the paper's section 3.1 does: the image is taken to be x_{t_start} whatever noise it really holds.
+    step: the update x_{t-1} = step(x_t, t, eps, z); default schedule.p_step (a fused kernel may stand in).
     record_every = k > 0 keeps x_t for every t divisible by k, plus the input and the final image.
     Returns (x_0, Trajectory).
     """
     if not 0 <= t_start <= schedule.T:
         raise ValueError(f"t_start must lie in 0..{schedule.T}, got {t_start}")
+    step = step or schedule.p_step
     traj = Trajectory(record_every)
-    traj.add(t_start, x, force=True)
-    next_noise = _noise_source(x, generator)
+    traj.add(t_start, x, always=True)
     for t in range(t_start, 0, -1):
-        x = _reverse(eps_fn, schedule, x, t, next_noise)
-        traj.add(t - 1, x, force=(t == 1))
+        eps = eps_fn(x, t)
+        z = torch.randn(x.shape, device=x.device, generator=generator)  # z ~ N(0, I); sigma_1 = 0 silences it at t = 1
+        x = step(x, t, eps, z)  # x_{t-1}
+        traj.add(t - 1, x, always=(t == 1))
         if progress is not None:
             progress.update(1)
     return x, traj
 
 
 @torch.no_grad()
-def sample(eps_fn, schedule, shape, *, device="cpu", record_every=0, generator=None, progress=None):
+def sample(eps_fn, schedule, shape, *, device="cpu", step=None, record_every=0, generator=None, progress=None):
     """Generate from scratch: x_T ~ N(0, I) (Algorithm 2, line 1), then the whole chain."""
     x_T = torch.randn(shape, device=device, generator=generator)
-    return sample_from(eps_fn, schedule, x_T, schedule.T, record_every=record_every, generator=generator,
+    return sample_from(eps_fn, schedule, x_T, schedule.T, step=step, record_every=record_every, generator=generator,
                        progress=progress)
 
 
 @torch.no_grad()
-def repeat_step(eps_fn, schedule, x, t, k, *, record_every=1, generator=None, progress=None):
+def repeat_step(eps_fn, schedule, x, t, k, *, step=None, record_every=1, generator=None, progress=None):
     """Apply the single reverse step at timestep t, k times in a row (Fig. 3 runs the t = 1 step 40 times).
-    The trajectory records after every record_every-th repetition; its `steps` hold the repetition count."""
+    The trajectory's clock counts the passes still to run: k for the input, 0 for the output."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    step = step or schedule.p_step
     traj = Trajectory(record_every)
-    traj.add(0, x, force=True)
-    next_noise = _noise_source(x, generator)
-    for i in range(1, k + 1):
-        x = _reverse(eps_fn, schedule, x, t, next_noise)
-        traj.add(i, x, force=(i == k))
+    traj.add(k, x, always=True)
+    for left in range(k - 1, -1, -1):
+        eps = eps_fn(x, t)
+        z = torch.randn(x.shape, device=x.device, generator=generator)  # z ~ N(0, I); sigma_1 = 0 silences it at t = 1
+        x = step(x, t, eps, z)
+        traj.add(left, x, always=(left == 0))
         if progress is not None:
             progress.update(1)
     return x, traj
 
 
 @torch.no_grad()
-def cycles(eps_fn, schedule, x, t_start, n, *, record_every=0, generator=None, progress=None):
+def cycles(eps_fn, schedule, x, t_start, n, **chain):
     """Section 3.1, "multiple cycles": run the chain from t_start, feed its output back in as x_{t_start}, n times.
-    Returns the final image and one Trajectory per cycle."""
+    `chain`: sample_from's keyword arguments. Returns the final image and one Trajectory per cycle."""
     if n < 1:
         raise ValueError(f"the number of cycles must be >= 1, got {n}")
     trajs = []
     for _ in range(n):
-        x, traj = sample_from(eps_fn, schedule, x, t_start, record_every=record_every, generator=generator,
-                              progress=progress)
+        x, traj = sample_from(eps_fn, schedule, x, t_start, **chain)
         trajs.append(traj)
     return x, trajs
 
@@ -410,30 +426,25 @@ def cycles(eps_fn, schedule, x, t_start, n, *, record_every=0, generator=None, p
 @torch.no_grad()
 def ddim_sample_from(eps_fn, schedule, x, t_start, steps, *, eta=0.0, record_every=0, generator=None, progress=None):
     """DDIM (Song et al. 2020): the same trained model, a chain over `steps` timesteps instead of t_start.
-
-    For timesteps t > s (s the next one down, s = 0 at the end):
-        x0_hat  = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
-        sigma   = eta * sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t)) * sqrt(1 - alpha_bar_t / alpha_bar_s)
-        x_s     = sqrt(alpha_bar_s) x0_hat + sqrt(1 - alpha_bar_s - sigma^2) eps + sigma z
-    eta = 0 is deterministic; eta = 1 matches the DDPM posterior variance. record_every counts DDIM steps.
-    """
+    eta = 0 is deterministic; eta = 1 matches the DDPM posterior variance. record_every = k keeps the x_t whose
+    timestep t is divisible by k, as in sample_from. (docs/derivations.md, section 4)"""
     if not 1 <= steps <= t_start <= schedule.T:
         raise ValueError(f"need 1 <= steps <= t_start <= T, got steps={steps}, t_start={t_start}, T={schedule.T}")
     # evenly spaced timesteps t_start = tau_1 > ... > tau_steps >= 1, then 0
     ts = torch.linspace(t_start, 1, steps).round().long().tolist() + [0]
     traj = Trajectory(record_every)
-    traj.add(t_start, x, force=True)
-    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:]), start=1):
+    traj.add(t_start, x, always=True)
+    for t, s in zip(ts[:-1], ts[1:]):
         eps = eps_fn(x, t)
-        ab_t, ab_s = schedule.alpha_bars[t].item(), schedule.alpha_bars[s].item()
-        x0_hat = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-        sigma = eta * math.sqrt((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s))
-        x = math.sqrt(ab_s) * x0_hat + math.sqrt(max(1 - ab_s - sigma**2, 0.0)) * eps
+        x0_hat = schedule.predict_x0(x, t, eps)
+        alpha_bar_t, alpha_bar_s = schedule.alpha_bars[t].item(), schedule.alpha_bars[s].item()
+        # sigma = eta sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_s)
+        sigma = eta * math.sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
+        # x_s = sqrt(alpha_bar_s) x0_hat + sqrt(1 - alpha_bar_s - sigma^2) eps + sigma z
+        x = math.sqrt(alpha_bar_s) * x0_hat + math.sqrt(max(1 - alpha_bar_s - sigma**2, 0.0)) * eps
         if sigma > 0:
             x = x + sigma * torch.randn(x.shape, device=x.device, generator=generator)
-        if record_every and (i % record_every == 0 or s == 0):
-            traj.steps.append(s)
-            traj.images.append(x.detach().cpu().clone())
+        traj.add(s, x, always=(s == 0))
         if progress is not None:
             progress.update(1)
     return x, traj

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist_uncond.pt"
 ESTIMATORS = ("model", "mad", "immerkaer")
@@ -229,7 +230,7 @@ def check_model(model):
 
 @torch.no_grad()
 def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1, steps=None, variance="posterior",
-            generator=None, progress=None):
+            make_step=None, generator=None, progress=None):
     """Denoise images y = x + sigma n with an unconditional DDPM. Returns a `Denoised`.
 
     images:    see `check_images`; moved to the model's device
@@ -241,6 +242,8 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
                project's default for generation). A denoising chain is short (t* = 3 steps at sigma = 0.05) and
                ends in the steps where beta_t is up to three times beta~_t, the true posterior variance; with "beta"
                that extra noise is still in the output (measured in docs/beyond.md)
+    make_step: builds the DDPM chain's reverse step from the chain's schedule (the one with `variance`): None for
+               `schedule.p_step`, or `kernels.reverse_step.fused_p_step` for the fused kernel; DDIM has its own step
     """
     from ddpm import EpsFunction, Schedule, ddim_sample_from, sample_from
 
@@ -262,6 +265,7 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
     t = t_for_sigma(schedule, sigma)  # (N,) on the CPU
     if schedule.sigma_kind != variance:  # the same betas, another sigma_t for the reverse steps
         schedule = Schedule(schedule.T, schedule.kind, sigma=variance).to(device)
+    step = make_step(schedule) if make_step is not None else schedule.p_step
 
     # K chains per image as one batch: (K N, 1, H, W), chain k of image i at row k N + i
     y_k, sigma_k, t_k = y.repeat(chains, 1, 1, 1), sigma.repeat(chains), t.repeat(chains)
@@ -275,7 +279,8 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
         rows = (t_k == t_star).nonzero().flatten().to(device)
         x_in = x[rows]
         if steps is None:
-            out[rows], _ = sample_from(eps_fn, schedule, x_in, t_star, generator=generator, progress=progress)
+            out[rows], _ = sample_from(eps_fn, schedule, x_in, t_star, step=step, generator=generator,
+                                       progress=progress)
         else:
             out[rows], _ = ddim_sample_from(eps_fn, schedule, x_in, t_star, min(steps, t_star), generator=generator,
                                             progress=progress)
@@ -330,27 +335,23 @@ def warn_if_clipped(images, share=0.05):
 def write_output(path, images, kind):
     """Write (N, 1, H, W) images in [-1, 1]: a .npy of (N, H, W) values (one (H, W) image stays (H, W) when it came
     from a PNG), or a PNG: the image itself, or for several images a grid of them, 10 to a row."""
-    import io
-
-    from checkpoint import atomic_write
-    from viz import grid, to_unit
+    from files import atomic_write
+    from viz import grid, save_png, to_unit
 
     path = Path(path)
-    buf = io.BytesIO()
     if path.suffix.lower() == ".npy":
         arr = images.detach().cpu().numpy()[:, 0]  # (N, H, W)
-        np.save(buf, arr if kind == "npy" or len(arr) > 1 else arr[0])
+        atomic_write(path, lambda f: np.save(f, arr if kind == "npy" or len(arr) > 1 else arr[0]))
     elif path.suffix.lower() == ".png":
-        import matplotlib.pyplot as plt
-
-        pic = to_unit(images)[0] if len(images) == 1 else grid(images, ncol=min(10, len(images)))  # in [0, 1]
-        plt.imsave(buf, pic, cmap="gray", vmin=0, vmax=1, format="png")
+        save_png(path, to_unit(images)[0] if len(images) == 1 else grid(images, ncol=min(10, len(images))))
     else:
         raise DenoiseError(f"{path}: --out must end in .png or .npy")
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
 def main(argv=None):
+    import kernels
+    from devices import DEVICE_HELP, resolve_device
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
@@ -364,10 +365,11 @@ def main(argv=None):
                     help="which estimate to write: the mean of the chains (default), one chain, or Tweedie's")
     ap.add_argument("--steps", type=int, default=None, help="DDIM with at most this many steps (default: full DDPM)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP)
+    ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     args = ap.parse_args(argv)
 
-    from checkpoint import CheckpointError, load_ddpm, resolve_device
+    from checkpoint import CheckpointError, load_ddpm
 
     if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma >= 0):
         ap.error(f"--sigma must be a finite number >= 0, got {args.sigma}")
@@ -383,8 +385,9 @@ def main(argv=None):
         warn_if_clipped(images)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
         g = torch.Generator(device=device).manual_seed(args.seed)
+        # the chain's reverse step: ddpm.py's, or the fused kernel (--kernels)
         result = denoise(images, model, schedule, sigma=args.sigma, estimator=args.estimator, chains=args.chains,
-                         steps=args.steps, generator=g)
+                         steps=args.steps, make_step=lambda s: kernels.choose(args.kernels, device, s)[0], generator=g)
         write_output(args.out, getattr(result, args.output), kind)
     except (DenoiseError, CheckpointError) as e:
         sys.exit(f"error: {e}")

@@ -9,7 +9,6 @@ images on the same device.
 """
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -18,9 +17,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from checkpoint import CheckpointError, atomic_write, load_ddpm, resolve_device
+import kernels
+from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier, predict
 from ddpm import EpsFunction, ddim_sample_from, sample
+from devices import DEVICE_HELP, resolve_device
+from files import write_json, write_npz
 from viz import grid, save_png
 
 DEFAULT_GUIDANCE = 2.0  # w of classifier-free guidance: sharper, more typical digits than w = 0, still varied
@@ -39,7 +41,8 @@ def parse(argv=None):
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps (with --sampler ddim; default 50)")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP)
+    ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--out", default="samples/samples", help="output path without extension (default samples/samples)")
     ap.add_argument("--classifier", default=None,
                     help="a 'classifier' checkpoint: report which classes it sees in the samples (and how often the "
@@ -82,11 +85,12 @@ def main(argv=None):
     g = torch.Generator(device=device).manual_seed(args.seed)
     shape = (args.n, model.config.image_channels, 28, 28)
     w = 0.0 if y is None else (DEFAULT_GUIDANCE if args.guidance is None else args.guidance)
+    step, _ = kernels.choose(args.kernels, device, schedule)  # the reverse step: ddpm.py's, or the fused kernel
     eps_fn = EpsFunction(model, y=None if y is None else y.to(device), guidance=w, generator=g)
     n_steps = schedule.T if args.sampler == "ddpm" else args.steps
     with tqdm(total=n_steps, desc=f"sampling {args.n} images", unit="step") as bar:
         if args.sampler == "ddpm":
-            x, _ = sample(eps_fn, schedule, shape, device=device, generator=g, progress=bar)
+            x, _ = sample(eps_fn, schedule, shape, device=device, step=step, generator=g, progress=bar)
         else:
             x_T = torch.randn(shape, device=device, generator=g)
             x, _ = ddim_sample_from(eps_fn, schedule, x_T, schedule.T, args.steps, eta=args.eta, generator=g,
@@ -97,15 +101,12 @@ def main(argv=None):
     labels = np.full(args.n, -1) if y is None else y.numpy()
     ncol = max(1, args.n // model.config.num_classes) if (y is not None and args.label is None) else 10
     save_png(out.with_suffix(".png"), grid(x.clamp(-1, 1), ncol=min(ncol, args.n)), scale=2)
-    buf = io.BytesIO()
-    np.savez(buf, images=images, labels=labels)
-    atomic_write(out.with_suffix(".npz"), lambda f: f.write(buf.getvalue()))
+    write_npz(out.with_suffix(".npz"), {"images": images, "labels": labels}, compressed=False)
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')} (checkpoint step {ckpt['step']})")
     if args.classifier:
         report = judge(args.classifier, x.clamp(-1, 1).cpu(), y)
-        text = json.dumps(report, indent=1)
-        atomic_write(out.with_suffix(".json"), lambda f: f.write(text.encode()))
-        print(text)
+        write_json(out.with_suffix(".json"), report)
+        print(json.dumps(report, indent=1))
 
 
 def judge(classifier_path, images, labels):

@@ -25,9 +25,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+import corruptions
 import data
-from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights, resolve_device
+from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights
 from ddpm import Schedule, training_loss
+from devices import DEVICE_HELP, resolve_device
 from unet import UNet, UNetConfig, count_parameters
 
 
@@ -105,8 +107,8 @@ def corrupt(cfg, x0, generator):
         u = torch.rand(x0.shape[0], 1, 1, 1, device=x0.device, generator=generator)  # (B, 1, 1, 1)
         level = level + (cfg.corruption_level_max - level) * u
     if cfg.corruption == "pixels":
-        return data.remove_pixels(x0, level, generator)[0]
-    return data.gaussian_noise(x0, level, generator)
+        return corruptions.remove_pixels(x0, level, generator)[0]
+    return corruptions.gaussian_noise(x0, level, generator)
 
 
 def batch_indices(step, n, batch_size, seed):
@@ -181,7 +183,7 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
             x0, y = x_all[idx], y_all[idx]
             kwargs = {}
             if cfg.cond == "class":
-                kwargs = dict(y=y, p_uncond=cfg.p_uncond, num_classes=10)
+                kwargs = dict(y=y, p_uncond=cfg.p_uncond)
             elif cfg.cond == "image":
                 kwargs = dict(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
             loss = training_loss(model, schedule, x0, generator=gen, **kwargs)
@@ -233,7 +235,7 @@ def parse(argv=None):
     ap.add_argument("--out", help="output folder (default: runs/<dataset>_<cond>)")
     ap.add_argument("--resume", help="checkpoint to continue from; its settings are kept")
     ap.add_argument("--data-dir", help="data root (default: $DDPM_DATA_DIR or ./data)")
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap.parse_args(argv)
 

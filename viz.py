@@ -1,14 +1,12 @@
 """viz.py - turning image batches into PNG grids (no plotting library state, no windows)."""
 
-import io
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from checkpoint import atomic_write  # noqa: E402
+from files import atomic_write  # noqa: E402
 
 
 def to_unit(images):
@@ -33,6 +31,4 @@ def save_png(path, array, scale=1):
     """Save a 2-d array in [0, 1] as a greyscale PNG, each pixel repeated scale x scale times, atomically."""
     if scale > 1:
         array = np.kron(array, np.ones((scale, scale), dtype=array.dtype))
-    buf = io.BytesIO()
-    plt.imsave(buf, array, cmap="gray", vmin=0.0, vmax=1.0, format="png")
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    atomic_write(path, lambda f: plt.imsave(f, array, cmap="gray", vmin=0.0, vmax=1.0, format="png"))

@@ -27,8 +27,6 @@ each sigma through the main methods), blind_denoising.npz (per-image PSNR of eve
 """
 
 import argparse
-import io
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,12 +34,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import common
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import corruptions
 import data
 import denoise
-from checkpoint import CheckpointError, atomic_write, load_ddpm, resolve_device
+import flags
+import kernels
+import outputs
+from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier
-from ddpm import EpsFunction, sample_from
+from ddpm import EpsFunction
+from devices import resolve_device
+from fig6_imputation import conditioned_chain
+from files import write_figure, write_json, write_npz, write_text
+from metrics import gaussian_blur, image_metrics, psnr
+from paths import CLASSIFIERS, RESULTS
 
 CLASSICAL = {
     # name: (parameter grid, what the parameter is)
@@ -55,7 +62,7 @@ CLASSICAL = {
 def classical(name, y, sigma_hat, c):
     """Apply a classical denoiser to (N, 1, H, W) images y (CPU), image by image. Returns (N, 1, H, W)."""
     if name == "blur":
-        return common.gaussian_blur(y, c)
+        return gaussian_blur(y, c)
     from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
 
     out = np.empty(y.shape, dtype=np.float32)
@@ -76,31 +83,21 @@ def classical(name, y, sigma_hat, c):
 def tune(name, y_cal, x_cal, sigma_cal):
     """The grid value with the best mean PSNR on the calibration images."""
     grid = CLASSICAL[name][0]
-    scores = [common.psnr(classical(name, y_cal, sigma_cal, c), x_cal).mean().item() for c in grid]
+    scores = [psnr(classical(name, y_cal, sigma_cal, c), x_cal).mean().item() for c in grid]
     return grid[int(np.argmax(scores))]
 
 
-def conditional(model, schedule, tau, y, probabilistic, generator, bar):
-    """The Fig. 7 denoiser: the chain from pure noise at T, the noisy image y as the extra input channel."""
-    T = schedule.T
-    x_T = schedule.q_sample(y, T, torch.randn(y.shape, device=y.device, generator=generator))
+def conditional(loaded, y, generator, bar):
+    """The Fig. 7 denoiser (`loaded`: its model, schedule, tau, probabilistic flag, step and concat): the chain from
+    pure noise at T, the noisy image y as the extra input channel."""
+    model, schedule, tau, probabilistic, step, concat = loaded
     eps_fn = EpsFunction(model, x_cond=y, mode="probabilistic" if probabilistic else "keep", tau=tau,
-                         generator=generator)
-    final, _ = sample_from(eps_fn, schedule, x_T, T, generator=generator, progress=bar)
+                         generator=generator, concat=concat)
+    final, _ = conditioned_chain(eps_fn, schedule, schedule.T, generator, step=step, progress=bar)
     return final
 
 
 UNCONDITIONAL = {"mnist": "mnist_uncond.pt", "fashion": "fashion_uncond.pt"}
-
-
-def load_model(path, device, dataset, cond, probabilistic=None):
-    model, schedule, ckpt = load_ddpm(path, device)
-    cfg = ckpt["train_config"]
-    if cfg["dataset"] != dataset or cfg["cond"] != cond or (probabilistic is not None and
-                                                            cfg["probabilistic"] != probabilistic):
-        raise CheckpointError(f"{path} is a '{cfg['cond']}' model of {cfg['dataset']} (probabilistic="
-                              f"{cfg.get('probabilistic')}); expected a '{cond}' model of {dataset}")
-    return model, schedule, cfg
 
 
 def plot(path, sigmas, table, methods, n, dataset):
@@ -128,7 +125,7 @@ def plot(path, sigmas, table, methods, n, dataset):
     name = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}[dataset]
     fig.suptitle(f"Blind denoising of {name} test images ({n} images per sigma)", fontsize=10)
     fig.tight_layout()
-    common.save_figure(fig, path)
+    write_figure(fig, path)
 
 
 def draw_examples(path, sigmas, examples, columns, rows=3):
@@ -156,7 +153,7 @@ def draw_examples(path, sigmas, examples, columns, rows=3):
                 if c == 0 and r == 0:
                     ax.set_ylabel(f"sigma {s}", fontsize=7)
     fig.tight_layout(pad=0.2)
-    common.save_figure(fig, path)
+    write_figure(fig, path)
 
 
 def markdown(sigmas, table, methods, estimators):
@@ -183,18 +180,18 @@ def main(argv=None):
                                  epilog=doc.split("\n\n", 1)[1])
     ap.add_argument("--dataset", choices=list(UNCONDITIONAL), default="mnist",
                     help="the test images and the unconditional model (Fashion-MNIST has no conditional denoisers)")
-    ap.add_argument("--n", type=common.positive_int, default=32, help="test images per sigma")
+    ap.add_argument("--n", type=flags.positive_int, default=32, help="test images per sigma")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3, 0.5])
-    ap.add_argument("--chains", type=common.positive_int, default=4, help="chains averaged for the posterior mean")
+    ap.add_argument("--chains", type=flags.positive_int, default=4, help="chains averaged for the posterior mean")
     ap.add_argument("--estimator", choices=denoise.ESTIMATORS, default="model")
-    ap.add_argument("--calibration", type=common.positive_int, default=50,
+    ap.add_argument("--calibration", type=flags.positive_int, default=50,
                     help="test images (after the first n) used to tune the classical methods")
-    ap.add_argument("--steps", type=common.positive_int, default=None,
+    ap.add_argument("--steps", type=flags.positive_int, default=None,
                     help="DDIM with at most this many steps per chain (default: the full chain from t*)")
     ap.add_argument("--variance", choices=("posterior", "beta"), default="posterior",
                     help="sigma_t^2 of the denoising chains (see denoise.denoise)")
     ap.add_argument("--no-conditional", action="store_true", help="leave out the Fig. 7 models (200 steps each)")
-    common.add_run_flags(ap, common.ROOT / "results" / "blind")
+    flags.add_run_flags(ap, RESULTS / "blind")
     args = ap.parse_args(argv)
     if any(not (0 < s <= 2) for s in args.sigmas):
         ap.error(f"--sigmas must lie in (0, 2], got {args.sigmas}")
@@ -203,19 +200,21 @@ def main(argv=None):
     ck = Path(args.checkpoint_dir)
     try:
         x_all, labels_all = data.load_test_images(args.dataset, args.n + args.calibration, args.data_dir)
-        classifier, _ = load_classifier(common.CLASSIFIERS[args.dataset])
-        uncond, schedule, _ = load_model(ck / UNCONDITIONAL[args.dataset], device, args.dataset, "none")
+        classifier, _ = load_classifier(CLASSIFIERS[args.dataset])
+        uncond, schedule, _ = load_ddpm(ck / UNCONDITIONAL[args.dataset], device, dataset=args.dataset, cond="none")
         cond_models = {}
         if not args.no_conditional and args.dataset == "mnist":
             for name, file, prob in (("cond. prob.", "mnist_denoise_prob.pt", True),
                                      ("cond. plain", "mnist_denoise_plain.pt", False)):
-                model, sched, cfg = load_model(ck / file, device, "mnist", "image", prob)
-                cond_models[name] = (model, sched.to(device), cfg["tau"], prob)
+                model, sched, ckpt = load_ddpm(ck / file, device, dataset="mnist", cond="image", probabilistic=prob)
+                cond_models[name] = (model, sched, ckpt["train_config"]["tau"], prob,
+                                     *kernels.choose(args.kernels, device, sched))
     except (CheckpointError, data.DataError) as e:
         sys.exit(f"error: {e}")
     if len(x_all) < args.n + args.calibration:
         sys.exit(f"error: only {len(x_all)} test images available; need --n + --calibration")
-    schedule.to(device)
+    # the denoising chains' reverse step, built for each chain's schedule: ddpm.py's, or the fused kernel (--kernels)
+    make_step = lambda chain_schedule: kernels.choose(args.kernels, device, chain_schedule)[0]  # noqa: E731
     x, labels = x_all[: args.n].to(device), labels_all[: args.n]
     x_cal = x_all[args.n:]
 
@@ -223,10 +222,10 @@ def main(argv=None):
     t0 = time.time()
     chain_steps = sum(int(denoise.t_for_sigma(schedule, s)[0]) + 2 for s in args.sigmas) * 2
     total = chain_steps + len(args.sigmas) * schedule.T * len(cond_models)
-    with common.progress(total, "blind denoising", args) as bar:
+    with outputs.progress(total, "blind denoising", args) as bar:
         for k, sigma in enumerate(args.sigmas):
             g = torch.Generator(device=device).manual_seed(args.seed * 1000 + k)
-            y = data.gaussian_noise(x, sigma, g)  # (N, 1, 28, 28), not clipped
+            y = corruptions.gaussian_noise(x, sigma, g)  # (N, 1, 28, 28), not clipped
             y_cpu = y.cpu()
             results = {"noisy": y}
             # 1. the estimators, each computed once: the blind runs below use the chosen one's estimate
@@ -239,25 +238,24 @@ def main(argv=None):
             # 2. blind (estimated sigma) and oracle (true sigma) denoising: posterior sample, chain mean, Tweedie
             for who, s in (("blind", sigma_hat), ("oracle", sigma)):
                 r = denoise.denoise(y, uncond, schedule, sigma=s, chains=args.chains, steps=args.steps,
-                                    variance=args.variance, generator=g, progress=bar)
+                                    variance=args.variance, make_step=make_step, generator=g, progress=bar)
                 results[f"{who} sample"], results[f"{who} mean"] = r.sample, r.mean
                 if who == "blind":
                     results["blind tweedie"] = r.tweedie
                 t_used[f"{sigma}_{who}"] = torch.bincount(r.t, minlength=schedule.T + 1).nonzero().flatten().tolist()
             # 3. the paper's conditional denoisers
-            for name, (model, sched, tau, prob) in cond_models.items():
-                with torch.no_grad():
-                    results[name] = conditional(model, sched, tau, y, prob, g, bar)
+            for name, loaded in cond_models.items():
+                results[name] = conditional(loaded, y, g, bar)
             # 4. classical denoisers, tuned on calibration images with their own noise and sigma estimate
             g_cal = torch.Generator().manual_seed(args.seed * 1000 + 500 + k)
-            y_cal = data.gaussian_noise(x_cal, sigma, g_cal)
+            y_cal = corruptions.gaussian_noise(x_cal, sigma, g_cal)
             s_cal = denoise.estimate_sigma(y_cal.to(device), args.estimator, uncond, schedule).cpu()
             for name in CLASSICAL:
                 c = tune(name, y_cal, x_cal, s_cal)
                 tuned[f"{sigma}_{name}"] = c
                 results[name] = classical(name, y_cpu, sigma_hat.cpu(), c).to(device)
-            table[sigma] = {m: common.image_metrics(v, x, labels, classifier) for m, v in results.items()}
-            per_image[sigma] = {m: common.psnr(v, x).cpu().numpy() for m, v in results.items()}
+            table[sigma] = {m: image_metrics(v, x, labels, classifier) for m, v in results.items()}
+            per_image[sigma] = {m: psnr(v, x).cpu().numpy() for m, v in results.items()}
             per_image[sigma]["sigma_hat"] = sigma_hat.cpu().numpy()
             examples[sigma] = {"original": x[:3].cpu(), **{m: v[:3].cpu() for m, v in results.items()}}
     wall = time.time() - t0
@@ -285,19 +283,17 @@ def main(argv=None):
     report = {"settings": settings, "metrics": {str(s): table[s] for s in args.sigmas},
               "estimators": {e: {str(s): v for s, v in d.items()} for e, d in estimators.items()},
               "tuned": tuned, "t_star_used": t_used, "paired": {str(s): v for s, v in paired.items()}}
-    atomic_write(out / "blind_denoising.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
+    write_json(out / "blind_denoising.json", report)
     text = markdown(args.sigmas, table, methods, estimators)
     text += "\nPaired per image: blind mean minus oracle mean, and minus the best classical method (dB +- s.e.)\n\n"
     text += "| sigma | blind - oracle | best classical | blind - best classical |\n|---|---|---|---|\n"
     text += "".join(f"| {s} | {p['blind_minus_oracle_db']:+.2f} +- {p['se']:.2f} | {p['best_classical']} | "
                     f"{p['blind_minus_best_classical_db']:+.2f} +- {p['se_classical']:.2f} |\n"
                     for s, p in paired.items())
-    atomic_write(out / "blind_denoising.md", lambda f: f.write(text.encode()))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, sigmas=np.asarray(args.sigmas),
-                        **{f"psnr_{s}_{m.replace(' ', '_').replace('.', '')}": v
-                           for s, d in per_image.items() for m, v in d.items()})
-    atomic_write(out / "blind_denoising.npz", lambda f: f.write(buf.getvalue()))
+    write_text(out / "blind_denoising.md", text)
+    write_npz(out / "blind_denoising.npz", {"sigmas": np.asarray(args.sigmas),
+                                            **{f"psnr_{s}_{m.replace(' ', '_').replace('.', '')}": v
+                                               for s, d in per_image.items() for m, v in d.items()}})
     print(text)
     print(f"{wall:.0f} s; wrote {out}/blind_denoising.json, .md, .npz, blind_psnr_vs_sigma.png, blind_examples.png")
     return report

@@ -6,18 +6,71 @@ What to see: the chain removes the noise and returns the same digit (high PSNR, 
 the distribution of x_t at every step, so a correctly placed noisy image is just an ordinary point of the chain.
 Runtime: 8 s with the defaults on the 2-core development CPU
 (one thread, a training job beside it). Writes results/fig1_matched_timestep.png, .npz, .json.
+Figs. 2, 4 and 5 run this same experiment (`noisy_start`) with other settings.
 """
 
-import common
+import torch
+
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import drawing
+import flags
+import loading
+import outputs
+from corruptions import schedule_noise
+from ddpm import EpsFunction, cycles
+from metrics import gaussian_blur, image_metrics
+from paths import CHECKPOINTS
 
 DEFAULTS = {"noise": 0.3, "start": 0.3, "n": 8, "cycles": 1, "guidance": 0.0,
-            "checkpoint": common.CHECKPOINTS / "mnist_class.pt"}
+            "checkpoint": CHECKPOINTS / "mnist_class.pt"}
+
+
+def noisy_start(args, name, dataset, cond, title):
+    """Section 3.1: a noisy image fed into the reverse chain at a chosen step. Returns the json's metrics."""
+    # load the model (of the kind this figure needs) and the first --n test images
+    run = loading.Run(args, dataset, cond=cond)
+    schedule = run.schedule
+    # corrupt: the paper's "X% noise", x_t ~ q(x_t | x0) at t_noise = round(noise T)
+    x_noisy, t_noise = schedule_noise(run.x0, schedule, args.noise, run.generator)
+    # where it enters: the image is taken to be x_{t_start}, t_start = round(start T), whatever noise it holds
+    t_start = schedule.t_of_fraction(args.start)
+    # a class-conditional model is told the true class (guidance weight w)
+    y = run.labels if cond == "class" else None
+    eps_fn = EpsFunction(run.model, y=y, guidance=getattr(args, "guidance", 0.0) if y is not None else 0.0)
+    # run the chain from t_start down to 0, --cycles times (each cycle starts from the last one's output)
+    with outputs.progress(t_start * args.cycles, f"{name} (t_start={t_start})", args) as bar:
+        final, trajs = cycles(eps_fn, schedule, x_noisy, t_start, args.cycles, step=run.step, generator=run.generator,
+                              record_every=drawing.snapshot_every(t_start, args.snapshots), progress=bar)
+    # measure against the clean digits, beside the noisy input and a blur of it
+    metrics = noisy_input_metrics(run, final, x_noisy, t_noise)
+    # save: the strip shows the last cycle; the npz holds all cycles one after the other (K, N, 1, 28, 28)
+    images, steps = trajs[-1].stacked()
+    drawing.draw_strip(f"{args.out}/{name}.png", [("original", run.x0), (f"noisy t={t_noise}", x_noisy),
+                                                  *drawing.chain_columns(images, steps), ("final", final)],
+                       f"{title}\nnoise {args.noise:.0%} (t={t_noise}), fed in at t={t_start}; PSNR "
+                       f"{metrics['final']['psnr']['mean']:.1f} dB, class kept {metrics['final']['class_kept']:.0%}")
+    arrays = {"original": run.x0, "corrupted": x_noisy, "final": final,
+              "trajectory": torch.cat([tr.stacked()[0] for tr in trajs]),
+              "steps": torch.cat([tr.stacked()[1] for tr in trajs]), "labels": run.labels}
+    settings = {"figure": name, "checkpoint": str(args.checkpoint), "noise": args.noise, "t_noise": t_noise,
+                "start": args.start, "t_start": t_start, "cycles": args.cycles, "n": args.n, "seed": args.seed,
+                "guidance": getattr(args, "guidance", None), "T": schedule.T}
+    outputs.save(args.out, name, arrays, settings, metrics)
+    return metrics
+
+
+def noisy_input_metrics(run, final, x_noisy, t_noise):
+    """PSNR, SSIM and class kept of the chain's output, of the noisy input, and of a blur of the noisy input scaled
+    back by 1 / sqrt(alpha_bar_t) (x_t holds sqrt(alpha_bar_t) x0)."""
+    blurred = gaussian_blur(x_noisy / run.schedule.alpha_bars[t_noise].sqrt())
+    return {what: image_metrics(images, run.x0, run.labels, run.classifier)
+            for what, images in (("final", final), ("corrupted", x_noisy), ("blur", blurred))}
 
 
 def main(argv=None):
-    args = common.parser(__doc__, DEFAULTS).parse_args(argv)
-    return common.noisy_start_experiment(args, "fig1_matched_timestep", "mnist", "class",
-                                         "Fig. 1: noise fed in at the step that expects it")
+    args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
+    return noisy_start(args, "fig1_matched_timestep", "mnist", "class",
+                       "Fig. 1: noise fed in at the step that expects it")
 
 
 if __name__ == "__main__":

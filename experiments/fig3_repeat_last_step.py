@@ -8,39 +8,52 @@ Runtime: 8 s with the defaults on the 2-core development CPU
 (one thread, a training job beside it). Writes results/fig3_repeat_last_step.png, .npz, .json.
 """
 
-import common
-import data
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import drawing
+import flags
+import loading
+import outputs
+from corruptions import schedule_noise
 from ddpm import EpsFunction, repeat_step
+from fig1_matched_timestep import noisy_input_metrics
+from paths import CHECKPOINTS
 
-DEFAULTS = {"noise": 0.3, "start": 0.0, "n": 8, "guidance": 0.0, "checkpoint": common.CHECKPOINTS / "mnist_class.pt"}
+DEFAULTS = {"noise": 0.3, "start": 0.0, "n": 8, "guidance": 0.0, "checkpoint": CHECKPOINTS / "mnist_class.pt"}
 
 
 def main(argv=None):
-    ap = common.parser(__doc__, DEFAULTS)
-    ap.add_argument("--repeats", type=common.positive_int, default=40, help="how many times the step runs")
+    ap = flags.figure_parser(__doc__, DEFAULTS)
+    ap.add_argument("--repeats", type=flags.positive_int, default=40, help="how many times the step runs")
     args = ap.parse_args(argv)
     name = "fig3_repeat_last_step"
-    run = common.Setup(args, "mnist", "class")
+    # load the class-conditional model and the first --n test digits
+    run = loading.Run(args, "mnist", cond="class")
     schedule = run.schedule
-    x_noisy, t_noise = data.schedule_noise(run.x0, schedule, args.noise, run.generator)
-    t_step = max(1, schedule.t_of_fraction(args.start))  # --start 0 means the t = 1 step
+    # corrupt: the paper's "X% noise", x_t ~ q(x_t | x0) at t_noise = round(noise T)
+    x_noisy, t_noise = schedule_noise(run.x0, schedule, args.noise, run.generator)
+    # where it enters: the one step at t_step (--start 0 means the t = 1 step), told the true class
+    t_step = max(1, schedule.t_of_fraction(args.start))
     eps_fn = EpsFunction(run.model, y=run.labels, guidance=args.guidance)
-    every = common.snapshot_every(args.repeats, args.snapshots)
-    with common.progress(args.repeats, name, args) as bar:
-        final, traj = repeat_step(eps_fn, schedule, x_noisy, t_step, args.repeats, record_every=every,
+    # run that step --repeats times
+    with outputs.progress(args.repeats, name, args) as bar:
+        final, traj = repeat_step(eps_fn, schedule, x_noisy, t_step, args.repeats, step=run.step,
+                                  record_every=drawing.snapshot_every(args.repeats, args.snapshots),
                                   generator=run.generator, progress=bar)
-    images, steps = traj.stacked()  # steps count the repetitions
-    metrics = {"final": common.image_metrics(final, run.x0, run.labels, run.classifier),
-               "corrupted": common.image_metrics(x_noisy, run.x0, run.labels, run.classifier),
-               "blur": common.image_metrics(common.gaussian_blur(x_noisy / schedule.alpha_bars[t_noise].sqrt()),
-                                            run.x0, run.labels, run.classifier)}
+    # measure against the clean digits, beside the noisy input and a blur of it
+    metrics = noisy_input_metrics(run, final, x_noisy, t_noise)
+    # save; the trajectory's clock counts the passes still to run: the strip and the npz show the passes made
+    images, left = traj.stacked()
+    passes = args.repeats - left
+    drawing.draw_strip(f"{args.out}/{name}.png", [("original", run.x0), (f"noisy t={t_noise}", x_noisy),
+                                                  *drawing.chain_columns(images, passes, "pass"), ("final", final)],
+                       f"Fig. 3: the t={t_step} step alone, {args.repeats} times; PSNR "
+                       f"{metrics['final']['psnr']['mean']:.1f} dB (blur: {metrics['blur']['psnr']['mean']:.1f})")
+    arrays = {"original": run.x0, "corrupted": x_noisy, "final": final, "trajectory": images, "steps": passes,
+              "labels": run.labels}
     settings = {"figure": name, "checkpoint": str(args.checkpoint), "noise": args.noise, "t_noise": t_noise,
                 "t_step": t_step, "repeats": args.repeats, "n": args.n, "seed": args.seed,
                 "guidance": args.guidance, "T": schedule.T}
-    common.finish(args, name, run, x_noisy, images, steps, final, settings, metrics,
-                  f"Fig. 3: the t={t_step} step alone, {args.repeats} times; PSNR "
-                  f"{metrics['final']['psnr']['mean']:.1f} dB (blur: {metrics['blur']['psnr']['mean']:.1f})",
-                  corrupted_label=f"noisy t={t_noise}", step_label="pass")
+    outputs.save(args.out, name, arrays, settings, metrics)
     return metrics
 
 

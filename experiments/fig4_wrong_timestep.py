@@ -8,16 +8,19 @@ Runtime: 12 s with the defaults on the 2-core development CPU
 (one thread, a training job beside it). Writes results/fig4_wrong_timestep.png, .npz, .json.
 """
 
-import common
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import flags
+from fig1_matched_timestep import noisy_start
+from paths import CHECKPOINTS
 
 DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "cycles": 1, "guidance": 0.0,
-            "checkpoint": common.CHECKPOINTS / "mnist_class.pt"}
+            "checkpoint": CHECKPOINTS / "mnist_class.pt"}
 
 
 def main(argv=None):
-    args = common.parser(__doc__, DEFAULTS).parse_args(argv)
-    return common.noisy_start_experiment(args, "fig4_wrong_timestep", "mnist", "class",
-                                         "Fig. 4: a slightly noisy image fed in at t = T")
+    args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
+    return noisy_start(args, "fig4_wrong_timestep", "mnist", "class",
+                       "Fig. 4: a slightly noisy image fed in at t = T")
 
 
 if __name__ == "__main__":

@@ -7,16 +7,19 @@ Runtime: 10 s with the defaults on the 2-core development CPU (one thread).
 Writes results/fig5_fashion_unconditional.png, .npz, .json.
 """
 
-import common
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import flags
+from fig1_matched_timestep import noisy_start
+from paths import CHECKPOINTS
 
 DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "cycles": 1,
-            "checkpoint": common.CHECKPOINTS / "fashion_uncond.pt"}
+            "checkpoint": CHECKPOINTS / "fashion_uncond.pt"}
 
 
 def main(argv=None):
-    args = common.parser(__doc__, DEFAULTS).parse_args(argv)
-    return common.noisy_start_experiment(args, "fig5_fashion_unconditional", "fashion", "none",
-                                         "Fig. 5: unconditional Fashion-MNIST, noisy image fed in at t = T")
+    args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
+    return noisy_start(args, "fig5_fashion_unconditional", "fashion", "none",
+                       "Fig. 5: unconditional Fashion-MNIST, noisy image fed in at t = T")
 
 
 if __name__ == "__main__":

@@ -3,25 +3,37 @@
 Half of the pixels of each test digit are removed (set to 0, the middle grey) and the imputation model, trained with
 the corrupted image as an extra input channel (section 3.2), runs its reverse chain from pure noise while seeing it.
 What to see: complete digits that agree with the kept pixels. The json scores the *missing* pixels (also with the
-kept pixels pasted back into the model's output, "final_pasted") against three simple fills: zeros (the corrupted image itself), the mean of the kept pixels, and a normalised blur of the kept
-pixels; the diffusion model should beat all three.
+kept pixels pasted back into the model's output, "final_pasted") against three simple fills: zeros (the corrupted
+image itself), the mean of the kept pixels, and a normalised blur of the kept pixels; the diffusion model should beat
+all three.
 Runtime: 13 s with the defaults on the 2-core development CPU
 (one thread, a training job beside it). Writes results/fig6_imputation.png, .npz, .json.
+Fig. 7 runs the same chain (`conditioned_chain`) with a noisy image and the probabilistic conditioning.
 """
 
 import torch
 
-import common
-import data
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import drawing
+import flags
+import loading
+import outputs
+from corruptions import remove_pixels
+from ddpm import EpsFunction, sample_from
+from metrics import gaussian_blur, image_metrics, masked_psnr, summary
+from paths import CHECKPOINTS
 
-DEFAULTS = {"noise": 0.5, "start": 1.0, "n": 8, "checkpoint": common.CHECKPOINTS / "mnist_impute.pt"}
+DEFAULTS = {"noise": 0.5, "start": 1.0, "n": 8, "checkpoint": CHECKPOINTS / "mnist_impute.pt"}
 
 
-def masked_psnr(x, ref, missing):
-    """PSNR over the missing pixels only, per image (range 2 for [-1, 1])."""
-    se = ((x.clamp(-1, 1) - ref) ** 2 * missing).flatten(1).sum(1)
-    mse = se / missing.flatten(1).sum(1).clamp(min=1)
-    return 10 * torch.log10(4.0 / mse.clamp(min=1e-10))
+@torch.no_grad()
+def conditioned_chain(eps_fn, schedule, t_start, generator, **chain):
+    """Sections 3.2, 3.3: the reverse chain of a model that sees [x_t, m * x_cond] at every step (eps_fn holds
+    x_cond). It starts from x_cond noised by the forward process to t_start: pure noise at t_start = T (alpha_bar_T =
+    3e-5), the paper's start. `chain`: sample_from's keyword arguments. Returns (x_0, Trajectory)."""
+    x_cond = eps_fn.x_cond
+    x_start = schedule.q_sample(x_cond, t_start, torch.randn(x_cond.shape, device=x_cond.device, generator=generator))
+    return sample_from(eps_fn, schedule, x_start, t_start, generator=generator, **chain)
 
 
 def baseline_fills(corrupted, mask):
@@ -29,34 +41,44 @@ def baseline_fills(corrupted, mask):
     mean = (corrupted * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp(min=1)
     mean_fill = torch.where(mask.bool(), corrupted, mean.view(-1, 1, 1, 1))
     # normalised convolution: blur(values * mask) / blur(mask) averages only the kept neighbours
-    blur_fill = common.gaussian_blur(corrupted * mask) / common.gaussian_blur(mask).clamp(min=1e-3)
+    blur_fill = gaussian_blur(corrupted * mask) / gaussian_blur(mask).clamp(min=1e-3)
     blur_fill = torch.where(mask.bool(), corrupted, blur_fill)
     return {"zeros": corrupted, "mean": mean_fill, "blur": blur_fill}
 
 
 def main(argv=None):
-    args = common.parser(__doc__, DEFAULTS).parse_args(argv)
+    args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
     name = "fig6_imputation"
-    run = common.Setup(args, "mnist", "image")
-    corrupted, mask = data.remove_pixels(run.x0, args.noise, run.generator)
-    with torch.no_grad():
-        final, traj, _, t_start = common.conditioned_chain(run, corrupted, args, "keep", name)
-    missing = 1 - mask
-    # the chain regenerates every pixel, the kept ones too; pasting the kept pixels back is the fair comparison
-    # with the fills below, which keep them exactly
+    # load the imputation model and the first --n test digits
+    run = loading.Run(args, "mnist", cond="image")
+    schedule = run.schedule
+    # corrupt: remove a fraction --noise of the pixels (mask 1 = kept)
+    corrupted, mask = remove_pixels(run.x0, args.noise, run.generator)
+    # where it enters: as the condition channel at every step, and as the start of the chain (pure noise at T)
+    eps_fn = EpsFunction(run.model, x_cond=corrupted, mode="keep", concat=run.concat)
+    t_start = max(1, schedule.t_of_fraction(args.start))
+    with outputs.progress(t_start, f"{name} (t_start={t_start})", args) as bar:
+        final, traj = conditioned_chain(eps_fn, schedule, t_start, run.generator, step=run.step, progress=bar,
+                                        record_every=drawing.snapshot_every(t_start, args.snapshots))
+    # measure on the missing pixels; the chain regenerates every pixel, the kept ones too, so pasting the kept
+    # pixels back is the fair comparison with the fills, which keep them exactly
     pasted = torch.where(mask.bool(), corrupted, final)
     metrics = {}
     for fill_name, fill in {"final": final, "final_pasted": pasted, **baseline_fills(corrupted, mask)}.items():
-        metrics[fill_name] = common.image_metrics(fill, run.x0, run.labels, run.classifier)
-        metrics[fill_name]["psnr_missing"] = common.summary(masked_psnr(fill, run.x0, missing))
-    settings = {"figure": name, "checkpoint": str(args.checkpoint), "removed_fraction": args.noise,
-                "t_start": t_start, "n": args.n, "seed": args.seed, "T": run.schedule.T}
+        metrics[fill_name] = image_metrics(fill, run.x0, run.labels, run.classifier)
+        metrics[fill_name]["psnr_missing"] = summary(masked_psnr(fill, run.x0, 1 - mask))
+    # save
     images, steps = traj.stacked()
-    common.finish(args, name, run, corrupted, images, steps, final, settings, metrics,
-                  f"Fig. 6: imputation, {args.noise:.0%} of pixels removed; PSNR on missing pixels "
-                  f"{metrics['final']['psnr_missing']['mean']:.1f} dB (blur fill "
-                  f"{metrics['blur']['psnr_missing']['mean']:.1f})", corrupted_label="pixels removed",
-                  extra={"mask": mask})
+    drawing.draw_strip(f"{args.out}/{name}.png", [("original", run.x0), ("pixels removed", corrupted),
+                                                  *drawing.chain_columns(images, steps), ("final", final)],
+                       f"Fig. 6: imputation, {args.noise:.0%} of pixels removed; PSNR on missing pixels "
+                       f"{metrics['final']['psnr_missing']['mean']:.1f} dB (blur fill "
+                       f"{metrics['blur']['psnr_missing']['mean']:.1f})")
+    arrays = {"original": run.x0, "corrupted": corrupted, "final": final, "trajectory": images, "steps": steps,
+              "labels": run.labels, "mask": mask}
+    settings = {"figure": name, "checkpoint": str(args.checkpoint), "removed_fraction": args.noise,
+                "t_start": t_start, "n": args.n, "seed": args.seed, "T": schedule.T}
+    outputs.save(args.out, name, arrays, settings, metrics)
     return metrics
 
 

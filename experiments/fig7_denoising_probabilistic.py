@@ -11,43 +11,61 @@ Writes results/fig7_denoising_probabilistic.png, .npz, .json (with --no-probabil
 
 import torch
 
-import common
-import data
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import drawing
+import flags
+import loading
+import outputs
+from corruptions import gaussian_noise
+from ddpm import EpsFunction
+from fig6_imputation import conditioned_chain
+from metrics import gaussian_blur, image_metrics
+from paths import CHECKPOINTS
 
-DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "checkpoint": None}
+DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "checkpoint": "(see --no-probabilistic)"}
+MODELS = {True: CHECKPOINTS / "mnist_denoise_prob.pt", False: CHECKPOINTS / "mnist_denoise_plain.pt"}
 
 
 def main(argv=None):
-    ap = common.parser(__doc__, {**DEFAULTS, "checkpoint": "(see --no-probabilistic)"})
+    ap = flags.figure_parser(__doc__, DEFAULTS)
     ap.add_argument("--no-probabilistic", action="store_true",
                     help="the plain-concat model (checkpoints/mnist_denoise_plain.pt), condition always kept")
     args = ap.parse_args(argv)
     probabilistic = not args.no_probabilistic
     name = "fig7_denoising_probabilistic" if probabilistic else "fig7_denoising_plain"
-    if args.checkpoint == "(see --no-probabilistic)":
-        args.checkpoint = str(common.CHECKPOINTS / ("mnist_denoise_prob.pt" if probabilistic else
-                                                    "mnist_denoise_plain.pt"))
-    run = common.Setup(args, "mnist", "image")
-    if run.ckpt["train_config"]["probabilistic"] != probabilistic:
-        raise SystemExit(f"error: {args.checkpoint} was trained with probabilistic="
-                         f"{run.ckpt['train_config']['probabilistic']}; this run asks for {probabilistic}")
-    noisy = data.gaussian_noise(run.x0, args.noise, run.generator)
-    with torch.no_grad():
-        final, traj, p, t_start = common.conditioned_chain(run, noisy, args,
-                                                           "probabilistic" if probabilistic else "keep", name)
-    metrics = {"final": common.image_metrics(final, run.x0, run.labels, run.classifier),
-               "corrupted": common.image_metrics(noisy, run.x0, run.labels, run.classifier),
-               "blur": common.image_metrics(common.gaussian_blur(noisy), run.x0, run.labels, run.classifier),
-               "p": {"first_step": p[0].mean().item(), "last_step": p[-1].mean().item(),
-                     "min": p.min().item(), "max": p.max().item()}}
-    settings = {"figure": name, "checkpoint": str(args.checkpoint), "sigma": args.noise, "t_start": t_start,
-                "probabilistic": probabilistic, "n": args.n, "seed": args.seed, "T": run.schedule.T}
+    if args.checkpoint == DEFAULTS["checkpoint"]:
+        args.checkpoint = str(MODELS[probabilistic])
+    # load the denoising model (trained with or without the probabilistic conditioning) and the first --n digits
+    run = loading.Run(args, "mnist", cond="image", probabilistic=probabilistic)
+    schedule = run.schedule
+    # corrupt: additive Gaussian noise of std --noise
+    noisy = gaussian_noise(run.x0, args.noise, run.generator)
+    # where it enters: as the condition channel, kept with probability p (eq. 14) or always, and as the start of
+    # the chain (pure noise at T)
+    eps_fn = EpsFunction(run.model, x_cond=noisy, mode="probabilistic" if probabilistic else "keep",
+                         tau=run.ckpt["train_config"]["tau"], generator=run.generator, concat=run.concat)
+    t_start = max(1, schedule.t_of_fraction(args.start))
+    with outputs.progress(t_start, f"{name} (t_start={t_start})", args) as bar:
+        final, traj = conditioned_chain(eps_fn, schedule, t_start, run.generator, step=run.step, progress=bar,
+                                        record_every=drawing.snapshot_every(t_start, args.snapshots))
+    p = torch.stack(eps_fn.p_history).cpu()  # (steps, N): the conditioning probability along the chain
+    # measure against the clean digits, beside the noisy input and a blur of it
+    metrics = {what: image_metrics(images, run.x0, run.labels, run.classifier)
+               for what, images in (("final", final), ("corrupted", noisy), ("blur", gaussian_blur(noisy)))}
+    metrics["p"] = {"first_step": p[0].mean().item(), "last_step": p[-1].mean().item(), "min": p.min().item(),
+                    "max": p.max().item()}
+    # save
     images, steps = traj.stacked()
-    common.finish(args, name, run, noisy, images, steps, final, settings, metrics,
-                  f"Fig. 7: denoising, sigma {args.noise}, {'probabilistic' if probabilistic else 'plain'} "
-                  f"conditioning; PSNR {metrics['final']['psnr']['mean']:.1f} dB (noisy "
-                  f"{metrics['corrupted']['psnr']['mean']:.1f}, blur {metrics['blur']['psnr']['mean']:.1f})",
-                  corrupted_label=f"noisy s={args.noise}", extra={"p": p})
+    drawing.draw_strip(f"{args.out}/{name}.png", [("original", run.x0), (f"noisy s={args.noise}", noisy),
+                                                  *drawing.chain_columns(images, steps), ("final", final)],
+                       f"Fig. 7: denoising, sigma {args.noise}, {'probabilistic' if probabilistic else 'plain'} "
+                       f"conditioning; PSNR {metrics['final']['psnr']['mean']:.1f} dB (noisy "
+                       f"{metrics['corrupted']['psnr']['mean']:.1f}, blur {metrics['blur']['psnr']['mean']:.1f})")
+    arrays = {"original": run.x0, "corrupted": noisy, "final": final, "trajectory": images, "steps": steps,
+              "labels": run.labels, "p": p}
+    settings = {"figure": name, "checkpoint": str(args.checkpoint), "sigma": args.noise, "t_start": t_start,
+                "probabilistic": probabilistic, "n": args.n, "seed": args.seed, "T": schedule.T}
+    outputs.save(args.out, name, arrays, settings, metrics)
     return metrics
 
 

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-import common
+import paths  # noqa: F401  (first: puts the project root on sys.path)
 import fig1_matched_timestep
 import fig2_less_noise_timestep
 import fig3_repeat_last_step
@@ -20,6 +20,10 @@ import fig4_wrong_timestep
 import fig5_fashion_unconditional
 import fig6_imputation
 import fig7_denoising_probabilistic
+import flags
+from files import write_text
+from metrics import psnr
+from paths import CHECKPOINTS, ROOT
 
 FIGURES = {
     "fig1": (fig1_matched_timestep, "fig1_matched_timestep", [], "mnist_class.pt"),
@@ -69,9 +73,15 @@ def paired_psnr(out, a, b):
     ra, rb = np.load(pa), np.load(pb)
     if not np.array_equal(ra["original"], rb["original"]):
         return None
-    d = (common.psnr(torch.from_numpy(rb["final"]), torch.from_numpy(rb["original"]))
-         - common.psnr(torch.from_numpy(ra["final"]), torch.from_numpy(ra["original"]))).double()
+    d = (psnr(torch.from_numpy(rb["final"]), torch.from_numpy(rb["original"]))
+         - psnr(torch.from_numpy(ra["final"]), torch.from_numpy(ra["original"]))).double()
     return d.mean().item(), (d.std() / len(d) ** 0.5).item(), (d > 0).double().mean().item()
+
+
+def shown(path):
+    """A path as the docs show it: relative to the project root where it lies inside it."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"), ("fig7_denoising_plain", "fig7_denoising_probabilistic")]
@@ -79,28 +89,29 @@ PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"), ("fig7_denoising
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=common.positive_int, default=500)
+    ap.add_argument("--n", type=flags.positive_int, default=500)
     ap.add_argument("--only", nargs="*", choices=sorted(FIGURES), default=sorted(FIGURES))
-    ap.add_argument("--out", default=None, help="default results/n<N>/")
-    ap.add_argument("--table", default=str(common.ROOT / "docs" / "results_table.md"))
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", type=flags.output_dir, default=None, help="default results/n<N>/")
+    ap.add_argument("--table", default=str(ROOT / "docs" / "results_table.md"))
+    ap.add_argument("--device", default="auto", help=flags.DEVICE_HELP)
+    ap.add_argument("--kernels", choices=flags.kernels.CHOICES, default="auto", help=flags.kernels.FLAG_HELP)
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from the json files in --out")
     args = ap.parse_args(argv)
-    out = args.out or str(common.ROOT / "results" / f"n{args.n}")
+    out = args.out or str(ROOT / "results" / f"n{args.n}")
     timings = {}
     for key in [] if args.table_only else args.only:
         module, name, extra, ckpt = FIGURES[key]
-        if not (common.CHECKPOINTS / ckpt).exists():
+        if not (CHECKPOINTS / ckpt).exists():
             print(f"{key}: skipped, checkpoints/{ckpt} is not there yet")
             continue
         t0 = time.perf_counter()
-        module.main(["--n", str(args.n), "--out", out, "--device", args.device, *extra])
+        module.main(["--n", str(args.n), "--out", out, "--device", args.device, "--kernels", args.kernels, *extra])
         timings[name] = time.perf_counter() - t0
     names = [FIGURES[k][1] for k in sorted(FIGURES)]
     done = [k for k in sorted(FIGURES) if (Path(out) / f"{FIGURES[k][1]}.json").exists()]
     text = (f"# Metrics of the figure scripts\n\nWritten by `python experiments/make_results.py --n {args.n}` "
             f"(figures with results: {', '.join(done)}); per-figure outputs in "
-            f"`{Path(out).relative_to(common.ROOT)}`. "
+            f"`{shown(out)}`. "
             f"Seed 0, the first {args.n} test images of each dataset. Means +- standard deviations over images.\n\n"
             + table(out, names) + "\n")
     for a, b in PAIRS:
@@ -108,7 +119,7 @@ def main(argv=None):
         if r is not None:
             text += (f"\nPaired PSNR, {b} minus {a}, same inputs: {r[0]:+.2f} +- {r[1]:.2f} dB (standard error), "
                      f"{b} higher for {100 * r[2]:.0f}% of the images.\n")
-    Path(args.table).write_text(text)
+    write_text(args.table, text)
     print(text)
     print("seconds per figure:", {k: round(v) for k, v in timings.items()})
 

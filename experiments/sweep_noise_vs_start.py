@@ -27,11 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import common
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import corruptions
 import data
-from checkpoint import CheckpointError, atomic_write, load_ddpm, resolve_device
+import flags
+import kernels
+import outputs
+from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier
 from ddpm import EpsFunction, sample_from
+from devices import resolve_device
+from files import write_figure, write_json, write_npz, write_text
+from metrics import image_metrics
+from paths import CLASSIFIERS, RESULTS
 
 MODELS = {"class": ("mnist_class.pt", "class-conditional (true class, w = 0)"),
           "uncond": ("mnist_uncond.pt", "unconditional")}
@@ -56,19 +64,19 @@ def grid_arg(text):
 
 
 def load_model(name, args, device):
-    """The sweep's model `name`, checked to be the kind the sweep needs. Returns (model, schedule)."""
-    path = Path(args.checkpoint_dir) / MODELS[name][0]
-    model, schedule, ckpt = load_ddpm(path, device)
-    cfg = ckpt["train_config"]
-    want = "class" if name == "class" else "none"
-    if cfg["dataset"] != "mnist" or cfg["cond"] != want:
-        raise CheckpointError(f"{path} is a '{cfg['cond']}' model of {cfg['dataset']}; the sweep's '{name}' needs a "
-                              f"'{want}' model of mnist")
-    return model, schedule
+    """The sweep's model `name`, checked to be the kind the sweep needs. Returns (model, schedule, reverse step)."""
+    model, schedule, _ = load_ddpm(Path(args.checkpoint_dir) / MODELS[name][0], device, dataset="mnist",
+                                   cond="class" if name == "class" else "none")
+    step, _ = kernels.choose(args.kernels, device, schedule)
+    return model, schedule, step
 
 
-def run_model(name, model, schedule, args, x0, labels, classifier, device, bar):
-    """The grid for one model: dict of metric -> (noises, starts) array, and one example output per cell."""
+def run_model(name, loaded, args, images, classifier, bar):
+    """The grid for one model (`loaded`: its model, schedule and reverse step; `images`: the test digits and their
+    labels): dict of metric -> (noises, starts) array, and one example output per cell."""
+    model, schedule, step = loaded
+    x0, labels = images
+    device = x0.device
     eps_fn = EpsFunction(model, y=labels if name == "class" else None)
     shape = (len(args.noises), len(args.starts))
     grids = {m: np.zeros(shape) for m, _ in METRICS}
@@ -76,13 +84,14 @@ def run_model(name, model, schedule, args, x0, labels, classifier, device, bar):
     for i, noise in enumerate(args.noises):
         # the same noise draw for every start (and every model) at this noise level
         g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
-        x_noisy, _ = data.schedule_noise(x0, schedule, noise, g)
+        x_noisy, _ = corruptions.schedule_noise(x0, schedule, noise, g)
         for j, start in enumerate(args.starts):
             t_start = schedule.t_of_fraction(start)
             g_chain = torch.Generator(device=device).manual_seed(args.seed * 1000 + i * 100 + j + 1)
             with torch.no_grad():
-                final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, generator=g_chain, progress=bar)
-            m = common.image_metrics(final, x0, labels, classifier)
+                final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, step=step, generator=g_chain,
+                                       progress=bar)
+            m = image_metrics(final, x0, labels, classifier)
             grids["psnr"][i, j] = m["psnr"]["mean"]
             grids["ssim"][i, j] = m["ssim"]["mean"]
             grids["class_kept"][i, j] = m["class_kept"]
@@ -122,7 +131,7 @@ def draw_heatmaps(path, results, noises, starts, n):
                 ax.legend(loc="upper left", fontsize=7, framealpha=0.6)
     fig.suptitle(f"Noise level x entry step, MNIST test digits, {n} images per cell", fontsize=10)
     fig.tight_layout()
-    common.save_figure(fig, path)
+    write_figure(fig, path)
 
 
 def draw_examples(path, results, noises, starts):
@@ -150,7 +159,7 @@ def draw_examples(path, results, noises, starts):
         ax.set_title(MODELS[name][1], fontsize=9)
     fig.suptitle("One test digit, every (noise, start) cell", fontsize=10)
     fig.tight_layout()
-    common.save_figure(fig, path)
+    write_figure(fig, path)
 
 
 def markdown(results, noises, starts):
@@ -182,35 +191,35 @@ def write_outputs(args, results, device, wall):
                 "seed": args.seed, "device": str(device), "wall_s": wall, "torch": torch.__version__,
                 "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
     grids_json = {name: {k: v.tolist() for k, v in r["grids"].items()} for name, r in results.items()}
-    common.save_outputs(out, "sweep_noise_vs_start", arrays, settings, grids_json)
-    table = markdown(results, args.noises, args.starts)
-    atomic_write(out / "sweep_noise_vs_start.md", lambda f: f.write(table.encode()))
+    write_npz(out / "sweep_noise_vs_start.npz", arrays)
+    write_json(out / "sweep_noise_vs_start.json", {"settings": settings, "metrics": grids_json})
+    write_text(out / "sweep_noise_vs_start.md", markdown(results, args.noises, args.starts))
 
 
 def main(argv=None):
     doc = __doc__
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=doc.split("\n\n", 1)[1])
-    ap.add_argument("--n", type=common.positive_int, default=16, help="test images per cell")
+    ap.add_argument("--n", type=flags.positive_int, default=16, help="test images per cell")
     ap.add_argument("--noises", type=grid_arg, default=grid_arg("0.1:0.9:0.1"), help="noise fractions")
     ap.add_argument("--starts", type=grid_arg, default=grid_arg("0.0:1.0:0.1"), help="start fractions")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    common.add_run_flags(ap, common.ROOT / "results" / "sweep")
+    flags.add_run_flags(ap, RESULTS / "sweep")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
     try:
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
-        classifier, _ = load_classifier(common.CLASSIFIERS["mnist"])
+        classifier, _ = load_classifier(CLASSIFIERS["mnist"])
         models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
     except (CheckpointError, data.DataError) as e:
         sys.exit(f"error: {e}")
     x0, labels = x0.to(device), labels.to(device)
-    total = sum(schedule.t_of_fraction(s) for _, schedule in models.values() for s in args.starts) * len(args.noises)
+    total = sum(m[1].t_of_fraction(s) for m in models.values() for s in args.starts) * len(args.noises)
     results, t0 = {}, time.time()
-    with common.progress(total, "sweep", args) as bar:
-        for name, (model, schedule) in models.items():
-            grids, examples = run_model(name, model, schedule, args, x0, labels, classifier, device, bar)
+    with outputs.progress(total, "sweep", args) as bar:
+        for name, loaded in models.items():
+            grids, examples = run_model(name, loaded, args, (x0, labels), classifier, bar)
             results[name] = {"grids": grids, "examples": examples}
             # written after every model, so that a run cut short keeps the models it finished
             write_outputs(args, results, device, time.time() - t0)

@@ -1,20 +1,37 @@
-"""kernels - fused Triton kernels for the two memory-bound operations of the sampler, each beside its plain PyTorch
-reference: `reverse_step.py` (Algorithm 2, line 4) and `masked_concat.py` (the UNet input of sections 3.2, 3.3).
-The wrappers run Triton on CUDA tensors and the reference everywhere else; the environment variable
-DDPM_KERNELS=torch forces the reference everywhere (DDPM_KERNELS=triton forces Triton)."""
+"""kernels - fused Triton kernels for the two memory-bound operations of the sampler. A leaf: the readable core
+(ddpm.py) never imports it; the kernels import ddpm for the definitions they are tested against.
 
-import os
+  reverse_step.py    Algorithm 2, line 4 in one pass over memory; `fused_p_step(schedule)` is a drop-in for
+                     `schedule.p_step`, which a sampler takes as `step=`
+  masked_concat.py   the UNet input [x_t, m * x_cond] of sections 3.2, 3.3 with eq. (14)'s mask; `masked_concat_triton`
+                     is a drop-in for `ddpm.masked_concat`, which EpsFunction takes as `concat=`
+  bench.py           how close they come to the GPU's copy bandwidth, and what they buy the whole sampler
 
-BACKENDS = ("auto", "triton", "torch")
+`choose` is what the scripts' --kernels flag does.
+"""
+
+import importlib.util
+
+CHOICES = ("auto", "triton", "torch")
+FLAG_HELP = ("the reverse step and the conditioning input: 'torch' runs the readable definitions in ddpm.py, "
+             "'triton' the fused kernels in kernels/, 'auto' (default) the kernels on a CUDA device with Triton "
+             "installed and ddpm.py elsewhere")
 
 
-def use_triton(backend, x, triton_available):
-    """Whether a wrapper called with `backend` on tensor x runs the Triton kernel. backend="auto" defers to
-    $DDPM_KERNELS (default auto: Triton exactly when x is on a CUDA device and Triton is installed)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        backend = os.environ.get("DDPM_KERNELS", "auto")
-        if backend not in BACKENDS:
-            raise ValueError(f"DDPM_KERNELS must be one of {BACKENDS}, got {backend!r}")
-    return backend == "triton" or (backend == "auto" and x.is_cuda and triton_available)
+def choose(kernels, device, schedule):
+    """(step, concat) for a sampler's `step=` and EpsFunction's `concat=`: the fused Triton kernels or the ddpm.py
+    definitions, as `kernels` ("auto", "triton" or "torch") asks; see FLAG_HELP. On a CPU "triton" runs only in
+    Triton's interpreter (TRITON_INTERPRET=1, set before Triton is imported), which is how the tests use it."""
+    import ddpm
+
+    if kernels not in CHOICES:
+        raise ValueError(f"kernels must be one of {CHOICES}, got {kernels!r}")
+    has_triton = importlib.util.find_spec("triton") is not None
+    if kernels == "triton" and not has_triton:
+        raise RuntimeError("--kernels triton: Triton is not installed (pip install triton, or use --kernels torch)")
+    if kernels == "torch" or (kernels == "auto" and not (str(device).startswith("cuda") and has_triton)):
+        return schedule.p_step, ddpm.masked_concat
+    from kernels.masked_concat import masked_concat_triton
+    from kernels.reverse_step import fused_p_step
+
+    return fused_p_step(schedule), masked_concat_triton

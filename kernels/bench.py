@@ -3,16 +3,17 @@
     python kernels/bench.py                      # on a CUDA machine: prints the tables, writes docs/benchmarks.md
     python kernels/bench.py --smoke              # anywhere: tiny sizes, CPU timer, checks the script itself runs
 
-First the correctness checks (each kernel against its reference on fresh random inputs, outputs poisoned with NaN;
---check-only stops there, exit status 1 if one fails). Then three tables, every version timed side by side in one
-run with triton.testing.do_bench (median of repeated runs):
-  1. the fused reverse step (guidance combine + noise tensor z): Triton, eager PyTorch reference, torch.compile of
-     the reference; at the MNIST case (B = 256, 1 x 28 x 28) and a large case (64M elements); the small case also
-     under a CUDA graph, which removes the launch overhead that dominates at 200k elements.
-  2. the masked-conditioning concat, the same way.
-  3. the whole sampler, T = 200, B = 256, one UNet and seed: eager (reference update), with the kernels, and the
-     kernels with the 200-step loop captured in one CUDA graph; images per second, and the share of a step that is
-     not the UNet.
+First the correctness checks (each kernel against its reference, the definition in ddpm.py, on fresh random inputs,
+outputs poisoned with NaN; --check-only stops there, exit status 1 if one fails). Then three tables, every version
+timed side by side in one run with triton.testing.do_bench (median of repeated runs):
+  1. the fused reverse step (guidance combine + noise tensor z): Triton, eager PyTorch (ddpm.guided_eps, then
+     Schedule.p_step), torch.compile of the eager version; at the MNIST case (B = 256, 1 x 28 x 28) and a large case
+     (64M elements); the small case also under a CUDA graph, which removes the launch overhead that dominates at
+     200k elements.
+  2. the masked-conditioning concat (ddpm.masked_concat against the kernel), the same way.
+  3. the whole sampler, T = 200, B = 256, one UNet and seed: eager (ddpm.py's step), with the fused step as
+     `step=`, and that with the 200-step loop captured in one CUDA graph; images per second, and the share of a step
+     that is not the UNet. (The guidance combine runs in EpsFunction on every path.)
 Bandwidth is counted by the bytes each operation must move (the minimum: reads of the inputs, writes of the output),
 and set against a device-to-device copy measured in the same run. Without a GPU (and without --smoke) it says that
 timings need one and exits cleanly.
@@ -35,10 +36,18 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ddpm import EpsFunction, Schedule, sample_from  # noqa: E402
-from kernels.masked_concat import masked_concat_reference, masked_concat_triton  # noqa: E402
-from kernels.reverse_step import reverse_step_reference, reverse_step_triton  # noqa: E402
+from ddpm import EpsFunction, Schedule, guided_eps, masked_concat, sample_from  # noqa: E402
+from kernels.masked_concat import masked_concat_triton  # noqa: E402
+from kernels.reverse_step import fused_p_step, reverse_step_triton, step_coefficients  # noqa: E402
 from unet import UNet, UNetConfig  # noqa: E402
+
+SCHEDULE = Schedule(200)
+T_CHECK = 150  # the step whose coefficients the operation benchmarks use
+
+
+def reference_step(x, eps_c, eps_u, w, z, t=T_CHECK):
+    """What the fused step with guidance computes, in ddpm.py's own definitions: Algorithm 2 on the guided eps."""
+    return SCHEDULE.to(x.device).p_step(x, t, guided_eps(eps_c, eps_u, w), z)
 
 
 def rel_err(a, b):
@@ -51,17 +60,18 @@ def check(device, shapes):
     """Correctness first: each Triton kernel against its reference on fresh random inputs, the output poisoned
     with NaN first so that an element the kernel never writes fails. Returns (rows, all passed)."""
     rows = []
+    c_x, c_eps, sigma = step_coefficients(SCHEDULE)[T_CHECK]
+    w = 2.0
     for shape in shapes:
         x, eps_c, eps_u, z = (torch.randn(shape, device=device) for _ in range(4))
-        c_x, c_eps, sigma, w = 1.013, 0.071, 0.13, 2.0
-        ref = reverse_step_reference(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)
+        ref = reference_step(x, eps_c, eps_u, w, z)
         out = torch.full_like(x, float("nan"))
         reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z, out=out)
         err = rel_err(out, ref)
         rows.append({"check": "reverse step, guidance, z given", "shape": str(tuple(shape)), "value": err,
                      "passes": err < 1e-6})
-        # z drawn in the kernel (Philox): not the reference's bits, so check its law: (out - mean) / sigma ~ N(0, 1)
-        mean = reverse_step_reference(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=None)
+        # z drawn in the kernel (Philox): not torch's bits, so check its law: (out - mean) / sigma ~ N(0, 1)
+        mean = reference_step(x, eps_c, eps_u, w, torch.zeros_like(x))
         out = torch.full_like(x, float("nan"))
         reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=12345, out=out)
         zk = ((out - mean) / sigma).double()
@@ -71,7 +81,7 @@ def check(device, shapes):
                      "value": max(abs(zk.mean().item()), abs(zk.std().item() - 1)), "passes": ok})
         c = 0.3 * torch.randn(shape, device=device)
         u = torch.rand(shape[0], device=device)
-        ref_out, ref_p, ref_m = masked_concat_reference(x, c, "probabilistic", 0.7, u)
+        ref_out, ref_p, ref_m = masked_concat(x, c, "probabilistic", 0.7, u)
         out = torch.full((shape[0], 2 * shape[1], *shape[2:]), float("nan"), device=device)
         _, p, m = masked_concat_triton(x, c, "probabilistic", 0.7, u, out=out)
         err = max(rel_err(out, ref_out), rel_err(p, ref_p))
@@ -124,12 +134,13 @@ def bench_reverse_step(cases, device, smoke, copy_gbs):
 def reverse_step_case(case, shape, device, smoke, copy_gbs):
     rows = []
     x, eps_c, eps_u, z = (torch.randn(shape, device=device) for _ in range(4))
-    c_x, c_eps, sigma, w = 1.01, 0.05, 0.1, 2.0
+    c_x, c_eps, sigma = step_coefficients(SCHEDULE)[T_CHECK]
+    w = 2.0
     n = x.numel()
     nbytes = 20 * n  # read x_t, eps_c, eps_u, z; write x_{t-1}: 5 x 4 bytes
-    ref = lambda: reverse_step_reference(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
-    comp_fn = compiled(reverse_step_reference, smoke)
-    comp = lambda: comp_fn(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
+    ref = lambda: reference_step(x, eps_c, eps_u, w, z)  # noqa: E731
+    comp_fn = compiled(reference_step, smoke)
+    comp = lambda: comp_fn(x, eps_c, eps_u, w, z)  # noqa: E731
     tri = lambda: reverse_step_triton(x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=z)  # noqa: E731
     tri_philox = lambda: reverse_step_triton(  # noqa: E731
         x, eps_c, c_x, c_eps, sigma, eps_uncond=eps_u, w=w, noise=7)
@@ -166,8 +177,8 @@ def masked_concat_case(case, shape, device, smoke, copy_gbs):
     u = torch.rand(shape[0], device=device)
     n = x.numel()
     nbytes = 16 * n  # read x_t and x_cond, write both halves of out
-    ref = lambda: masked_concat_reference(x, c, "probabilistic", 1.0, u)  # noqa: E731
-    comp_fn = compiled(masked_concat_reference, smoke)
+    ref = lambda: masked_concat(x, c, "probabilistic", 1.0, u)  # noqa: E731
+    comp_fn = compiled(masked_concat, smoke)
     comp = lambda: comp_fn(x, c, "probabilistic", 1.0, u)  # noqa: E731
     tri = lambda: masked_concat_triton(x, c, "probabilistic", 1.0, u)  # noqa: E731
     rows.append(row("masked concat: eager", case, timer(ref, smoke), nbytes, copy_gbs))
@@ -188,22 +199,18 @@ def bench_sampler(device, smoke, B, T):
     eps_fn = EpsFunction(model, y=y, guidance=2.0)
     x_T = torch.randn(B, 1, 28, 28, device=device, generator=g)
 
-    def chain_with_kernels():
-        return sample_from(eps_fn, schedule, x_T, T, generator=g)[0]
+    fused = fused_p_step(schedule)
 
     def chain_eager():
-        # the same chain with the plain PyTorch update (the combine and the step as separate operators)
-        x = x_T
-        for t in range(T, 0, -1):
-            c_x, c_eps, sigma = schedule.step_coefficients(t)
-            eps = eps_fn(x, t)
-            z = torch.randn(x.shape, device=device, generator=g) if t > 1 else None
-            x = reverse_step_reference(x, eps, c_x, c_eps, sigma, noise=z)
-        return x
+        # the readable chain: ddpm.py's reverse step, the guidance combine in EpsFunction
+        return sample_from(eps_fn, schedule, x_T, T, generator=g)[0]
+
+    def chain_with_kernels():
+        return sample_from(eps_fn, schedule, x_T, T, step=fused, generator=g)[0]
 
     def unet_only():
         for t in range(T, 0, -1):
-            eps_fn.parts(x_T, t)
+            eps_fn(x_T, t)
 
     results = {}
     with torch.no_grad():
@@ -212,7 +219,7 @@ def bench_sampler(device, smoke, B, T):
         results["UNet alone"] = timer(unet_only, smoke)
         if not smoke:
             try:
-                results["kernels + CUDA graph"] = time_captured_chain(eps_fn, schedule, x_T, T)
+                results["kernels + CUDA graph"] = time_captured_chain(eps_fn, schedule, fused, x_T)
             except Exception as e:  # noqa: BLE001  (report a failed capture, keep the other rows)
                 print(f"sampler CUDA graph: capture failed: {e}")
     rows = []
@@ -224,20 +231,20 @@ def bench_sampler(device, smoke, B, T):
     return rows, results
 
 
-def time_captured_chain(eps_fn, schedule, x_T, T):
+def time_captured_chain(eps_fn, schedule, step, x_T):
     """ms per chain with all T steps captured in one CUDA graph and replayed. The kernels are already compiled
     (the "kernels" row ran first); one chain on a side stream warms the allocator up before the capture."""
-    # capture all T steps in one CUDA graph: the Python loop and the launches are recorded once, replayed
-    # as one unit (the per-step seeds are fixed at capture: for timing, not for drawing new samples)
+    # capture all T steps in one CUDA graph: the Python loop and the launches are recorded once, replayed as one
+    # unit. The noise comes from the default CUDA generator (generator=None), whose draws a graph can capture.
     static_x = x_T.clone()
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        sample_from(eps_fn, schedule, static_x, T)
+        sample_from(eps_fn, schedule, static_x, schedule.T, step=step)
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        sample_from(eps_fn, schedule, static_x, T, generator=None)
+        sample_from(eps_fn, schedule, static_x, schedule.T, step=step)
     return timer(graph.replay, False)
 
 

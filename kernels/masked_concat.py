@@ -1,14 +1,18 @@
-"""kernels/masked_concat.py - the UNet input of an image-conditioned DDPM (paper, sections 3.2 and 3.3).
+"""kernels/masked_concat.py - the UNet input of an image-conditioned DDPM (paper, sections 3.2 and 3.3), fused.
 
-    d_i = RMS(x_t,i - x_cond,i)          per sample i, over all its pixels
-    p_i = 1 - exp(-d_i / tau)            (eq. 14, with the RMS distance; see ddpm.rms_distance)
+The readable definition is `ddpm.masked_concat`:
+
+    d_i = RMS(x_t,i - x_cond,i)          per sample i, over all its pixels (ddpm.rms_distance)
+    p_i = 1 - exp(-d_i / tau)            (eq. 14, ddpm.conditioning_probability)
     m_i = 1 if u_i < p_i else 0          u_i ~ U[0, 1)
     out = [x_t, m_i * x_cond]            (B, 2C, H, W)
 
 mode "probabilistic" draws m as above (section 3.3); "keep" sets m = 1 (plain concat, section 3.2); "drop" sets
 m = 0 (the null condition). All three return (out, p, m), with p = 1 for keep and 0 for drop.
+`masked_concat_triton` has the signature of `ddpm.masked_concat`, so `EpsFunction(..., concat=masked_concat_triton)`
+plugs it in; it also takes u as an int seed, to draw the uniforms inside the kernel.
 
-Why fuse. For B images of N elements each, in fp32, the eager reference below does
+Why fuse. For B images of N elements each, in fp32, the eager definition does
     x_t - x_cond                    read 2N, write N   (per image; B times over)
     .pow(2)                         read  N, write N
     .mean(dim=1)                    read  N
@@ -24,20 +28,19 @@ registers. So the kernel works in two launches, and most of the bytes move in th
   2. grid (chunks, B): each program sums its image's partials (a few hundred bytes), computes d, p, m, and where
      m_i = 0 overwrites its chunk of the condition half with zeros: 4 bytes per element of the dropped images only.
 So the kernel moves 16 + 4 (1 - p) bytes per element: 18 at p = 0.5. Partial sums (rather than atomics) keep p
-bit-for-bit deterministic from run to run.
+bit-for-bit deterministic from run to run. The tests run it in Triton's interpreter against `ddpm.masked_concat`.
 """
 
 import torch
 
-from kernels import use_triton
+from ddpm import check_condition
 
 try:
     import triton
     import triton.language as tl
-except ImportError:  # the readable reference below needs no Triton
+except ImportError:  # the module still imports; EpsFunction then uses ddpm.masked_concat
     triton = None
 
-MODES = ("keep", "probabilistic", "drop")
 MODE_KEEP, MODE_PROB, MODE_DROP = 0, 1, 2
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -125,12 +128,15 @@ if triton is not None:
 BLOCK = 2048  # elements per program; an MNIST image (784) is one chunk
 
 
-def masked_concat_triton(x_t, x_cond, mode="probabilistic", tau=1.0, u=None, out=None):
-    """Launch the two kernels. u: a (B,) tensor of uniforms, or an int seed (u drawn in the kernel).
-    out: an optional contiguous (B, 2C, H, W) tensor to write into (the tests fill it with NaN first)."""
+def masked_concat_triton(x_t, x_cond, mode="keep", tau=1.0, u=None, out=None):
+    """Launch the two kernels; the arguments and the result are those of `ddpm.masked_concat`. u may also be an int
+    seed (the uniforms drawn in the kernel). out: an optional contiguous (B, 2C, H, W) tensor to write into (the
+    tests fill it with NaN first)."""
     if triton is None:
-        raise RuntimeError("Triton is not installed")
+        raise RuntimeError("Triton is not installed: the fused concat needs it (use ddpm.masked_concat)")
     B = x_t.shape[0]
+    # an int seed stands for the B uniforms the kernel draws itself
+    check_condition(x_t, x_cond, mode, tau, torch.empty(B) if isinstance(u, int) else u)
     x_c, c_c = x_t.contiguous(), x_cond.contiguous()  # the kernels walk flat memory
     N = x_c[0].numel()
     if out is None:
@@ -151,45 +157,3 @@ def masked_concat_triton(x_t, x_cond, mode="probabilistic", tau=1.0, u=None, out
         IN_KERNEL_U=in_kernel, CHUNKS_POW2=triton.next_power_of_2(n_chunks), BLOCK=BLOCK,
     )
     return out, p, m
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# The reference: the readable definition
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def masked_concat_reference(x_t, x_cond, mode="probabilistic", tau=1.0, u=None):
-    """Plain PyTorch. Returns (out (B, 2C, H, W) in the dtype of x_t, p (B,), m (B,)); math in fp32 (fp64 for fp64
-    inputs). An int u is a seed for torch's generator (not the same bits as the kernel's Philox)."""
-    B = x_t.shape[0]
-    f = torch.float64 if x_t.dtype == torch.float64 else torch.float32
-    if mode == "probabilistic":
-        # d_i = RMS(x_t,i - x_cond,i)
-        d = (x_t.to(f) - x_cond.to(f)).pow(2).flatten(1).mean(dim=1).sqrt()  # (B,)
-        # p_i = 1 - exp(-d_i / tau), as -expm1(-d_i / tau): no cancellation when d_i / tau is small
-        p = -torch.expm1(-d / tau)
-        if isinstance(u, int):
-            u = torch.rand(B, generator=torch.Generator(device=x_t.device).manual_seed(u), device=x_t.device)
-        # m_i = 1 with probability p_i
-        m = (u.to(f) < p).to(f)
-    else:
-        p = torch.full((B,), 1.0 if mode == "keep" else 0.0, dtype=f, device=x_t.device)
-        m = p.clone()
-    cond = (x_cond.to(f) * m.view(B, *([1] * (x_cond.dim() - 1)))).to(x_t.dtype)
-    return torch.cat([x_t, cond], dim=1), p, m  # (B, 2C, H, W)
-
-
-def masked_concat(x_t, x_cond, mode="probabilistic", tau=1.0, u=None, backend="auto"):
-    """See the module docstring. x_t, x_cond: (B, C, H, W), one shape. u: (B,) uniforms in [0, 1), or an int seed,
-    for mode="probabilistic". backend: "auto" (Triton on CUDA, the reference elsewhere), "triton" or "torch"."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if x_t.shape != x_cond.shape:
-        raise ValueError(f"x_t {tuple(x_t.shape)} and x_cond {tuple(x_cond.shape)} must have one shape")
-    if mode == "probabilistic":
-        if not tau > 0:
-            raise ValueError(f"tau must be > 0, got {tau}")
-        if not isinstance(u, int) and (u is None or u.shape != (x_t.shape[0],)):
-            raise ValueError("mode='probabilistic' needs u: a (B,) tensor of uniforms, or an int seed")
-    fn = masked_concat_triton if use_triton(backend, x_t, triton is not None) else masked_concat_reference
-    return fn(x_t, x_cond, mode, tau, u)

@@ -1,14 +1,16 @@
 """kernels/reverse_step.py - one reverse step of the DDPM (Algorithm 2, line 4), fused into one pass over memory.
 
-    x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_t) + sigma_t * z,      z = 0 at t = 1
-            =  c_x * x_t  -  c_eps * eps  +  sigma_t * z
+The readable definition is `ddpm.Schedule.p_step`; written with two per-step coefficients it is
 
-optionally with the classifier-free-guidance combine folded in (paper, section 2.2):
+    x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_t) + sigma_t * z
+            =  c_x * x_t  -  c_eps * eps  +  sigma_t * z,        c_x = 1 / sqrt(alpha_t),
+                                                                c_eps = beta_t / (sqrt(1 - alpha_bar_t) sqrt(alpha_t))
 
-    eps = (1 + w) * eps_c - w * eps_u
+(sigma_1 = 0: the last step adds no noise), and the kernel can fold in the classifier-free-guidance combine
+`ddpm.guided_eps` (paper, section 2.2): eps = (1 + w) * eps_c - w * eps_u.
 
 Why fuse. Eager PyTorch runs each operator as its own kernel, and each one reads its inputs from GPU memory and
-writes its output back. The reference below, for N fp32 elements with guidance and a noise tensor z:
+writes its output back. Unfused, for N fp32 elements with guidance and a noise tensor z:
     (1 + w) * eps_c                 read  N, write N
     w * eps_u                       read  N, write N
     ... - ...                       read 2N, write N       -> eps
@@ -22,19 +24,17 @@ x_{t-1} once: 20 bytes per element, or 16 when z is drawn inside the kernel (Phi
 0.5 FLOP per byte the update is bound by memory bandwidth, so bytes moved is the cost, and the fused step should
 run close to the device's copy bandwidth.
 
-Contents, in the order of the Triton tutorials: the kernel, the wrapper (checks, allocation, grid), the plain
-PyTorch reference that is the readable definition. The wrapper runs Triton on CUDA tensors and the reference
-elsewhere; the tests run the Triton kernel on the CPU in Triton's interpreter (TRITON_INTERPRET=1).
+Contents, in the order of the Triton tutorials: the kernel, the wrapper (checks, allocation, grid), and
+`fused_p_step(schedule)`, a drop-in for `schedule.p_step` that a sampler takes as `step=`. The tests run the kernel
+on the CPU in Triton's interpreter (TRITON_INTERPRET=1) against `Schedule.p_step` and `ddpm.guided_eps`.
 """
 
 import torch
 
-from kernels import use_triton
-
 try:
     import triton
     import triton.language as tl
-except ImportError:  # the readable reference below needs no Triton
+except ImportError:  # the module still imports; the samplers then use ddpm's Schedule.p_step
     triton = None
 
 NOISE_NONE, NOISE_TENSOR, NOISE_PHILOX = 0, 1, 2
@@ -117,38 +117,34 @@ def reverse_step_triton(x_t, eps, c_x, c_eps, sigma, *, eps_uncond=None, w=0.0, 
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# The reference: the readable definition
+# The drop-in for Schedule.p_step
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def reverse_step_reference(x_t, eps, c_x, c_eps, sigma, *, eps_uncond=None, w=0.0, noise=None):
-    """Plain PyTorch. Math in fp32 (fp64 for fp64 inputs); output in the dtype of x_t. An int `noise` is a seed for
-    torch's own generator: the same seed gives the same noise here, but not the same bits as the kernel's Philox."""
-    f = torch.float64 if x_t.dtype == torch.float64 else torch.float32
-    e = eps.to(f)
-    if eps_uncond is not None:
-        # eps = (1 + w) eps_c - w eps_u
-        e = (1.0 + w) * e - w * eps_uncond.to(f)
-    # x_{t-1} = c_x x_t - c_eps eps + sigma z
-    out = c_x * x_t.to(f) - c_eps * e
-    if noise is not None and sigma != 0.0:
-        if isinstance(noise, int):
-            g = torch.Generator(device=x_t.device).manual_seed(noise)
-            noise = torch.randn(x_t.shape, generator=g, device=x_t.device)
-        out = out + sigma * noise.to(f)
-    return out.to(x_t.dtype)
+def step_coefficients(schedule):
+    """[(c_x, c_eps, sigma_t) for t = 0..T] as Python floats (t = 0 unused), from the schedule's own tensors. Read once
+    on the host, so that a step on the GPU never waits on a device-to-host copy (a CUDA-graph capture forbids one)."""
+    beta, alpha = schedule.betas.double().cpu(), schedule.alphas.double().cpu()
+    alpha_bar, sigma = schedule.alpha_bars.double().cpu(), schedule.sigmas.double().cpu()
+    c_x = 1.0 / alpha.sqrt()
+    c_eps = beta / ((1.0 - alpha_bar).sqrt() * alpha.sqrt())
+    return [(c_x[t].item(), c_eps[t].item(), sigma[t].item()) for t in range(schedule.T + 1)]
 
 
-def reverse_step(x_t, eps, schedule, t, noise=None, *, eps_uncond=None, w=0.0, backend="auto"):
-    """x_{t-1} from x_t and the predicted noise; see the module docstring.
+def fused_p_step(schedule):
+    """A function with the signature and result of `schedule.p_step` (x_t, t, eps, z) -> x_{t-1} that runs the
+    fused kernel; t must be a Python int in 1..T (the samplers pass one). Pass it to a sampler as `step=`."""
+    if triton is None:
+        raise RuntimeError("Triton is not installed: the fused step needs it (use schedule.p_step)")
+    coefficients = step_coefficients(schedule)
 
-    x_t, eps (and eps_uncond, noise if given): one shape. t: int in 1..T. noise: None (no noise), a tensor z, or an
-    int seed to draw z inside the kernel. eps_uncond, w: fuse the guidance combine. backend: "auto" (Triton on CUDA,
-    the reference elsewhere), "triton" or "torch".
-    """
-    for name, other in (("eps", eps), ("eps_uncond", eps_uncond), ("noise", noise)):
-        if isinstance(other, torch.Tensor) and other.shape != x_t.shape:
-            raise ValueError(f"{name} has shape {tuple(other.shape)}, x_t has {tuple(x_t.shape)}")
-    c_x, c_eps, sigma = schedule.step_coefficients(t)
-    fn = reverse_step_triton if use_triton(backend, x_t, triton is not None) else reverse_step_reference
-    return fn(x_t, eps, c_x, c_eps, sigma, eps_uncond=eps_uncond, w=w, noise=noise)
+    def step(x_t, t, eps, z):
+        if not isinstance(t, int) or not 1 <= t <= schedule.T:
+            raise ValueError(f"the fused step takes one int timestep in 1..{schedule.T}, got {t!r}")
+        for name, other in (("eps", eps), ("z", z)):
+            if other.shape != x_t.shape:
+                raise ValueError(f"{name} has shape {tuple(other.shape)}, x_t has {tuple(x_t.shape)}")
+        c_x, c_eps, sigma = coefficients[t]
+        return reverse_step_triton(x_t, eps, c_x, c_eps, sigma, noise=z)
+
+    return step

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import corruptions
 import data
 from conftest import idx_bytes, write_tiny_dataset
 from ddpm import Schedule
@@ -99,16 +100,16 @@ def test_corruptions():
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(64, 1, 28, 28, generator=g) * 2 - 1
     s = Schedule(200)
-    xt, t = data.schedule_noise(x0, s, 0.3, torch.Generator().manual_seed(1))
+    xt, t = corruptions.schedule_noise(x0, s, 0.3, torch.Generator().manual_seed(1))
     assert t == 60
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(xt, s.q_sample(x0, 60, noise))
-    corrupted, mask = data.remove_pixels(x0, 0.4, g)
+    corrupted, mask = corruptions.remove_pixels(x0, 0.4, g)
     assert abs((1 - mask).mean().item() - 0.4) < 0.01
     assert torch.all(corrupted[mask == 0] == 0) and torch.equal(corrupted[mask == 1], x0[mask == 1])
-    y = data.gaussian_noise(x0, 0.2, g)
+    y = corruptions.gaussian_noise(x0, 0.2, g)
     assert abs((y - x0).std().item() - 0.2) < 0.005
     with pytest.raises(ValueError):
-        data.remove_pixels(x0, 1.5)
+        corruptions.remove_pixels(x0, 1.5)
     with pytest.raises(ValueError):
-        data.gaussian_noise(x0, -0.1)
+        corruptions.gaussian_noise(x0, -0.1)

@@ -197,7 +197,7 @@ def test_training_loss_is_finite_and_uses_null_labels():
     s = Schedule(200)
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(1000, 1, 4, 4) * 2 - 1
-    loss = training_loss(m, s, x0, y=torch.zeros(1000, dtype=torch.long), p_uncond=0.1, num_classes=10, generator=g)
+    loss = training_loss(m, s, x0, y=torch.zeros(1000, dtype=torch.long), p_uncond=0.1, generator=g)
     assert torch.isfinite(loss)
     t, y = m.calls[0][1], m.calls[0][2]
     assert 1 <= t.min() and t.max() <= 200
@@ -235,7 +235,7 @@ def test_repeat_step_and_cycles():
     x = torch.randn(2, 1, 4, 4)
     out, traj = repeat_step(eps_fn, s, x, 1, 40, record_every=10)
     assert calls == [1] * 40
-    assert traj.steps == [0, 10, 20, 30, 40]
+    assert traj.steps == [40, 30, 20, 10, 0]  # the passes still to run, counted down like a timestep
     # at t = 1 with no noise the step is deterministic: 40 applications of the same linear map
     c_x = 1 / s.alphas[1].sqrt()
     c_eps = s.betas[1] / ((1 - s.alpha_bars[1]).sqrt() * s.alphas[1].sqrt())
@@ -252,3 +252,66 @@ def test_same_seed_same_samples():
     b, _ = sample(eps_fn, s, (2, 1, 4, 4), generator=torch.Generator().manual_seed(3))
     c, _ = sample(eps_fn, s, (2, 1, 4, 4), generator=torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_sigma_1_is_zero_for_both_variances():
+    # the "no noise at t = 1" rule lives in the schedule: every step reads sigma_t from it
+    for sigma in ("beta", "posterior"):
+        s = Schedule(200, sigma=sigma)
+        assert s.sigmas[1] == 0 and (s.sigmas[2:] > 0).all()
+    assert torch.allclose(Schedule(200).sigmas[2:], Schedule(200).betas[2:].sqrt())
+
+
+def test_unseeded_calls_draw_fresh_noise_and_seeded_calls_repeat():
+    s = Schedule(20)
+    eps_fn = lambda x, t: 0.5 * x  # noqa: E731
+    x = torch.zeros(2, 1, 4, 4)
+    a, b = sample_from(eps_fn, s, x, 20)[0], sample_from(eps_fn, s, x, 20)[0]
+    assert not torch.equal(a, b)
+    c, d = sample(eps_fn, s, (2, 1, 4, 4))[0], sample(eps_fn, s, (2, 1, 4, 4))[0]
+    assert not torch.equal(c, d)
+    e, f = (cycles(eps_fn, s, x, 5, 2, generator=torch.Generator().manual_seed(7))[0] for _ in range(2))
+    assert torch.equal(e, f)
+
+
+def test_a_step_given_as_a_parameter_is_the_one_that_runs():
+    s = Schedule(20)
+    seen = []
+
+    def step(x_t, t, eps, z):
+        seen.append(t)
+        return s.p_step(x_t, t, eps, z)
+
+    x = torch.randn(2, 1, 4, 4)
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    ours, _ = sample_from(lambda x, t: 0.1 * x, s, x, 6, step=step, generator=g1)
+    default, _ = sample_from(lambda x, t: 0.1 * x, s, x, 6, generator=g2)
+    assert seen == [6, 5, 4, 3, 2, 1] and torch.equal(ours, default)
+    repeat_step(lambda x, t: 0.1 * x, s, x, 3, 4, step=step)
+    assert seen[6:] == [3] * 4
+
+
+def test_keep_mode_draws_no_random_numbers_and_training_needs_a_class_input():
+    m = FakeModel(num_classes=0, cond_channels=1)
+    s = Schedule(20)
+    x0 = torch.rand(8, 1, 4, 4)
+    g = torch.Generator().manual_seed(0)
+    training_loss(m, s, x0, x_cond=x0, generator=g)
+    # t and eps only: the generator is where two draws of that size leave it
+    g_ref = torch.Generator().manual_seed(0)
+    torch.randint(1, 21, (8,), generator=g_ref)
+    torch.randn(x0.shape, generator=g_ref)
+    assert torch.equal(torch.rand(5, generator=g), torch.rand(5, generator=g_ref))
+    with pytest.raises(ValueError, match="no class input"):
+        training_loss(m, s, x0, y=torch.zeros(8, dtype=torch.long))
+
+
+def test_trajectories_record_timesteps_in_every_sampler():
+    s = Schedule(200)
+    eps_fn = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    x = torch.randn(1, 1, 4, 4)
+    _, traj = ddim_sample_from(eps_fn, s, x, 200, 10, record_every=50)
+    # DDIM's timesteps 200, 178, ..., 1, then 0: the input, those divisible by 50, and the output
+    assert traj.steps[0] == 200 and traj.steps[-1] == 0 and all(t % 50 == 0 for t in traj.steps)
+    _, traj = repeat_step(eps_fn, s, x, 1, 6, record_every=3)
+    assert traj.steps == [6, 3, 0]  # the passes still to run

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import corruptions
 import data
 import denoise
 from checkpoint import load_ddpm
@@ -44,7 +45,7 @@ def smooth_images(n, size, seed=0):
 def test_estimators_recover_sigma_within_ten_percent_on_a_smooth_image(method, sigma):
     x = smooth_images(4, 128)
     g = torch.Generator().manual_seed(1)
-    y = data.gaussian_noise(x, sigma, g)
+    y = corruptions.gaussian_noise(x, sigma, g)
     est = denoise.estimate_sigma(y, method)
     assert est.shape == (4,)
     assert ((est - sigma).abs() / sigma < 0.10).all(), est.tolist()
@@ -86,7 +87,7 @@ def test_chain_input_has_exactly_the_noise_of_its_step():
     x = smooth_images(1, 28).expand(4000, 1, 28, 28)
     g = torch.Generator().manual_seed(0)
     for sigma in (0.05, 0.3):
-        y = data.gaussian_noise(x, sigma, g)
+        y = corruptions.gaussian_noise(x, sigma, g)
         t = denoise.t_for_sigma(s, torch.full((4000,), sigma))
         x_t = denoise.chain_input(y, torch.full((4000,), sigma), t, s, g)
         ab = s.alpha_bars[t[0]].item()
@@ -120,7 +121,7 @@ def test_denoise_api_removes_noise_and_reports_sigma_and_step(uncond):
     torch.manual_seed(0)
     x, _ = data.load_test_images("mnist", 16)
     g = torch.Generator().manual_seed(0)
-    y = data.gaussian_noise(x, 0.3, g)
+    y = corruptions.gaussian_noise(x, 0.3, g)
     r = denoise.denoise(y, model, schedule, chains=2, generator=g)
     assert r.sample.shape == r.mean.shape == r.tweedie.shape == (16, 1, 28, 28)
     # the model's estimate of sigma is near the truth and the step matches it
@@ -156,7 +157,7 @@ def test_cli_end_to_end_png_and_npy(tmp_path, uncond):
     import matplotlib.pyplot as plt
 
     x, _ = data.load_test_images("mnist", 3)
-    y = data.gaussian_noise(x, 0.2, torch.Generator().manual_seed(0))
+    y = corruptions.gaussian_noise(x, 0.2, torch.Generator().manual_seed(0))
     png = tmp_path / "noisy.png"
     plt.imsave(png, ((y[0, 0].clamp(-1, 1) + 1) / 2).numpy(), cmap="gray", vmin=0, vmax=1)
     r = run_cli(png, "--out", tmp_path / "clean.png", "--chains", "2")

@@ -12,7 +12,7 @@ from conftest import ROOT, write_tiny_dataset
 
 sys.path.insert(0, str(ROOT / "experiments"))
 
-import common  # noqa: E402
+import metrics  # noqa: E402
 import fig1_matched_timestep  # noqa: E402
 import fig2_less_noise_timestep  # noqa: E402
 import fig3_repeat_last_step  # noqa: E402
@@ -99,17 +99,27 @@ def test_scripts_refuse_the_wrong_model(tiny, tmp_path):
         fig4_wrong_timestep.main(["--noise", "1.5"])
 
 
+def test_out_naming_a_file_is_a_clear_error(tmp_path, capsys):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("not a folder")
+    for module in (fig1_matched_timestep, fig6_imputation):
+        with pytest.raises(SystemExit):
+            module.main(["--out", str(a_file)])
+        assert "is a file; --out names the folder" in capsys.readouterr().err
+    assert a_file.read_text() == "not a folder"
+
+
 def test_metrics_on_known_cases():
     import torch
 
     x = torch.rand(4, 1, 28, 28) * 2 - 1
-    assert torch.allclose(common.ssim(x, x), torch.ones(4), atol=1e-5)
-    assert (common.psnr(x, x) > 90).all()
+    assert torch.allclose(metrics.ssim(x, x), torch.ones(4), atol=1e-5)
+    assert (metrics.psnr(x, x) > 90).all()
     noisy = x + 0.1 * torch.randn_like(x)
     # MSE 0.01 on a range of 2: 10 log10(4 / 0.01) = 26.0 dB, up to clipping
-    assert abs(common.psnr(noisy, x).mean().item() - 26.0) < 0.6
-    assert (common.ssim(noisy, x) < 0.99).all()
-    assert torch.allclose(common.gaussian_blur(torch.ones(1, 1, 28, 28)), torch.ones(1, 1, 28, 28), atol=1e-6)
+    assert abs(metrics.psnr(noisy, x).mean().item() - 26.0) < 0.6
+    assert (metrics.ssim(noisy, x) < 0.99).all()
+    assert torch.allclose(metrics.gaussian_blur(torch.ones(1, 1, 28, 28)), torch.ones(1, 1, 28, 28), atol=1e-6)
 
 
 def test_results_table_collects_the_json_metrics(tiny, tmp_path):

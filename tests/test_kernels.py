@@ -5,13 +5,14 @@ import math
 import pytest
 import torch
 
-from ddpm import Schedule
-from kernels.masked_concat import masked_concat, masked_concat_reference, masked_concat_triton
-from kernels.reverse_step import reverse_step, reverse_step_reference, reverse_step_triton
+from ddpm import Schedule, guided_eps, masked_concat, sample_from
+from kernels.masked_concat import masked_concat_triton
+from kernels.reverse_step import fused_p_step, reverse_step_triton, step_coefficients
 
 pytest.importorskip("triton")
 
 SCHED = Schedule(200)
+COEFFICIENTS = step_coefficients(SCHED)
 TOL = {torch.float32: 1e-6, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}  # relative, against a float64 reference
 
 
@@ -28,6 +29,11 @@ def poisoned(shape, dtype):
     return torch.full(shape, float("nan"), dtype=dtype)
 
 
+def reference_step(x, eps_c, t, z, eps_u=None, w=0.0):
+    """The reference is ddpm.py itself: Schedule.p_step on the guided eps (ddpm.guided_eps)."""
+    return SCHED.p_step(x, t, eps_c if eps_u is None else guided_eps(eps_c, eps_u, w), z)
+
+
 # ---------------------------------------------------------------- reverse step
 @pytest.mark.parametrize("shape, dtype, t, guided", [
     ((1, 1, 28, 28), torch.float32, 150, True),  # batch 1, 784 elements: less than one block
@@ -38,17 +44,18 @@ def poisoned(shape, dtype):
 ])
 def test_reverse_step_matches_reference(shape, dtype, t, guided):
     x, eps_c, eps_u, z = (rand(shape, dtype, seed=i) for i in range(4))
-    c = SCHED.step_coefficients(t)
+    c = COEFFICIENTS[t]
     kw = dict(eps_uncond=eps_u, w=2.5) if guided else {}
     out = poisoned(shape, dtype)
     got = reverse_step_triton(x, eps_c, *c, noise=z, out=out, **kw)
     assert got.data_ptr() == out.data_ptr() and got.dtype == dtype
-    kw64 = dict(eps_uncond=eps_u.double(), w=2.5) if guided else {}
-    ref = reverse_step_reference(x.double(), eps_c.double(), *c, noise=z.double(), **kw64)
+    guide = dict(eps_u=eps_u.double(), w=2.5) if guided else {}
+    ref = reference_step(x.double(), eps_c.double(), t, z.double(), **guide)
     assert not torch.isnan(got).any()
     assert rel_err(got, ref) < TOL[dtype]
-    # the fp32 reference the CPU path uses agrees too
-    assert rel_err(reverse_step_reference(x, eps_c, *c, noise=z, **kw), ref) < TOL[dtype]
+    # ddpm.py's step on the inputs as they are (the path the CPU runs) agrees too
+    guide = dict(eps_u=eps_u, w=2.5) if guided else {}
+    assert rel_err(reference_step(x, eps_c, t, z, **guide), ref) < TOL[dtype]
 
 
 def test_reverse_step_guidance_w0_and_noncontiguous():
@@ -56,13 +63,11 @@ def test_reverse_step_guidance_w0_and_noncontiguous():
     x = base[..., ::2]  # non-contiguous view, (2, 1, 28, 28)
     eps_c, eps_u, z = (rand(x.shape, seed=i) for i in (1, 2, 3))
     eps_u = eps_u.transpose(2, 3).contiguous().transpose(2, 3)  # another stride pattern
-    c = SCHED.step_coefficients(50)
-    a = reverse_step_triton(x, eps_c, *c, eps_uncond=eps_u, w=0.0, noise=z)
-    b = reverse_step_reference(x.double(), eps_c.double(), *c, noise=z.double())
+    a = reverse_step_triton(x, eps_c, *COEFFICIENTS[50], eps_uncond=eps_u, w=0.0, noise=z)
+    b = reference_step(x.double(), eps_c.double(), 50, z.double())
     assert rel_err(a, b) < 1e-6
-    # the public wrapper and Schedule.p_step (the readable Algorithm 2) compute the same update
-    assert torch.allclose(reverse_step(x, eps_c, SCHED, 50, z, backend="triton"), SCHED.p_step(x, 50, eps_c, z),
-                          atol=1e-5)
+    # the drop-in for Schedule.p_step (the readable Algorithm 2) computes the same update
+    assert torch.allclose(fused_p_step(SCHED)(x, 50, eps_c, z), SCHED.p_step(x, 50, eps_c, z), atol=1e-5)
 
 
 def test_in_kernel_noise_statistics_and_reproducibility():
@@ -80,14 +85,18 @@ def test_in_kernel_noise_statistics_and_reproducibility():
     assert abs(torch.corrcoef(torch.stack([z1, z2]))[0, 1].item()) < bound
 
 
-def test_reverse_step_rejects_bad_input():
+def test_fused_step_rejects_bad_input_and_adds_no_noise_at_t1():
+    step = fused_p_step(SCHED)
     x = torch.zeros(2, 1, 4, 4)
     with pytest.raises(ValueError, match="shape"):
-        reverse_step(x, torch.zeros(2, 1, 4, 5), SCHED, 3)
-    with pytest.raises(ValueError, match="t must lie"):
-        reverse_step(x, x, SCHED, 0)
-    with pytest.raises(ValueError, match="backend"):
-        reverse_step(x, x, SCHED, 3, backend="cuda")
+        step(x, 3, torch.zeros(2, 1, 4, 5), x)
+    with pytest.raises(ValueError, match="timestep"):
+        step(x, 0, x, x)
+    with pytest.raises(ValueError, match="timestep"):
+        step(x, torch.tensor([3, 3]), x, x)
+    # sigma_1 = 0: the last step is the mean whatever z is, as in Schedule.p_step
+    z = torch.randn(2, 1, 4, 4)
+    assert torch.equal(step(x, 1, x, z), step(x, 1, x, torch.zeros_like(z)))
 
 
 # ---------------------------------------------------------------- masked concat
@@ -113,11 +122,11 @@ def uniforms_away_from(p, seed=0):
 def test_masked_concat_matches_reference(shape, dtype, tau):
     x = rand(shape, dtype, seed=1)
     c = (rand(shape, dtype, seed=2).float() * 0.5).to(dtype)
-    _, p64, _ = masked_concat_reference(x.double(), c.double(), "probabilistic", tau, torch.zeros(shape[0]))
+    _, p64, _ = masked_concat(x.double(), c.double(), "probabilistic", tau, torch.zeros(shape[0]))
     u = uniforms_away_from(p64)
     out = poisoned((shape[0], 2 * shape[1], *shape[2:]), dtype)
     got, p, m = masked_concat_triton(x, c, "probabilistic", tau, u, out=out)
-    ref, p_ref, m_ref = masked_concat_reference(x.double(), c.double(), "probabilistic", tau, u)
+    ref, p_ref, m_ref = masked_concat(x.double(), c.double(), "probabilistic", tau, u)
     assert got.data_ptr() == out.data_ptr() and got.dtype == dtype
     assert ((p.double() - p_ref).abs() <= 1e-6 * p_ref.abs().clamp(min=1e-30) + 1e-12).all()
     assert torch.equal(m.double(), m_ref)
@@ -136,8 +145,8 @@ def test_masked_concat_keep_drop_and_noncontiguous():
         assert torch.equal(got[:, :1], x) and torch.equal(got[:, 1:], c * m_val)
         assert torch.equal(p, torch.full((4,), m_val)) and torch.equal(m, p)
     u = torch.rand(4)
-    a = masked_concat(x, c, "probabilistic", 1.0, u, backend="triton")
-    b = masked_concat(x, c, "probabilistic", 1.0, u, backend="torch")
+    a = masked_concat_triton(x, c, "probabilistic", 1.0, u)
+    b = masked_concat(x, c, "probabilistic", 1.0, u)
     assert torch.equal(a[0], b[0]) and torch.allclose(a[1], b[1]) and torch.equal(a[2], b[2])
 
 
@@ -156,33 +165,45 @@ def test_in_kernel_mask_rate_matches_p():
 
 def test_masked_concat_rejects_bad_input():
     x = torch.zeros(2, 1, 4, 4)
-    with pytest.raises(ValueError, match="one shape"):
-        masked_concat(x, torch.zeros(2, 1, 4, 8))
-    with pytest.raises(ValueError, match="needs u"):
-        masked_concat(x, x, "probabilistic")
-    with pytest.raises(ValueError, match="tau"):
-        masked_concat(x, x, "probabilistic", tau=0.0, u=torch.rand(2))
-    with pytest.raises(ValueError, match="mode"):
-        masked_concat(x, x, "sometimes")
+    for concat in (masked_concat, masked_concat_triton):
+        with pytest.raises(ValueError, match="one shape"):
+            concat(x, torch.zeros(2, 1, 4, 8))
+        with pytest.raises(ValueError, match="needs u"):
+            concat(x, x, "probabilistic")
+        with pytest.raises(ValueError, match="tau"):
+            concat(x, x, "probabilistic", tau=0.0, u=torch.rand(2))
+        with pytest.raises(ValueError, match="mode"):
+            concat(x, x, "sometimes")
 
 
-def test_ddpm_kernels_environment_variable_picks_the_backend(monkeypatch):
-    from kernels import use_triton
+def test_kernels_choose_is_the_visible_switch():
+    import ddpm
+    import kernels
 
-    x = torch.zeros(2)  # a CPU tensor: "auto" means the reference here
-    monkeypatch.delenv("DDPM_KERNELS", raising=False)
-    assert not use_triton("auto", x, True)
-    monkeypatch.setenv("DDPM_KERNELS", "triton")
-    assert use_triton("auto", x, True)
-    assert not use_triton("torch", x, True)  # an explicit backend wins over the variable
-    monkeypatch.setenv("DDPM_KERNELS", "torch")
-    assert not use_triton("auto", x, True) and use_triton("triton", x, True)
-    monkeypatch.setenv("DDPM_KERNELS", "fast")
-    with pytest.raises(ValueError, match="DDPM_KERNELS"):
-        use_triton("auto", x, True)
-    # the wrappers obey it: forced Triton on CPU tensors runs the kernel (in the interpreter) and agrees
-    monkeypatch.setenv("DDPM_KERNELS", "triton")
-    x, eps, z = (torch.randn(3, 1, 5, 7) for _ in range(3))
-    out = reverse_step(x, eps, Schedule(20), 5, z)
-    c_x, c_eps, sigma = Schedule(20).step_coefficients(5)
-    assert torch.allclose(out, reverse_step_reference(x, eps, c_x, c_eps, sigma, noise=z), atol=1e-6)
+    cpu = torch.device("cpu")
+    # auto on a CPU and torch anywhere: the readable definitions in ddpm.py, nothing else
+    for choice, device in (("auto", cpu), ("torch", cpu), ("torch", "cuda")):
+        step, concat = kernels.choose(choice, device, SCHED)
+        assert step == SCHED.p_step and concat is ddpm.masked_concat
+    step, concat = kernels.choose("triton", cpu, SCHED)
+    assert concat is masked_concat_triton and step != SCHED.p_step
+    with pytest.raises(ValueError, match="kernels"):
+        kernels.choose("fast", cpu, SCHED)
+
+
+def test_fused_kernels_plug_into_the_samplers():
+    # the same chain, the same generator: the fused step (in the interpreter) and ddpm.py's step agree
+    from ddpm import EpsFunction
+    from unet import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(cond_channels=1, width=8)).eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.05)
+    s = Schedule(200)
+    x_cond, x = torch.randn(3, 1, 8, 8), torch.randn(3, 1, 8, 8)
+    finals = []
+    for step, concat in ((None, masked_concat), (fused_p_step(s), masked_concat_triton)):
+        g = torch.Generator().manual_seed(1)
+        eps_fn = EpsFunction(model, x_cond=x_cond, mode="probabilistic", generator=g, concat=concat)
+        finals.append(sample_from(eps_fn, s, x, 10, step=step, generator=g)[0])
+    assert finals[0].abs().max() < 10 and torch.allclose(finals[0], finals[1], atol=1e-4)

@@ -1,0 +1,40 @@
+"""corruptions.py - the three ways the paper damages an image, in one place.
+
+  schedule_noise   section 3.1, Figs. 1-5: "X% noise" is the schedule's own forward process, x_t ~ q(x_t | x0) at
+                   t = round(X T), so the noisy image is exactly a point the reverse chain knows
+  remove_pixels    section 4.2, Fig. 6: a random share of the pixels removed (set to 0), for imputation
+  gaussian_noise   section 4.3, Fig. 7: plain additive noise y = x0 + sigma n, the noise of real images
+
+Images are (B, C, H, W) in [-1, 1]; every function draws its randomness from `generator`.
+"""
+
+import torch
+
+
+def schedule_noise(x0, schedule, fraction, generator=None):
+    """The paper's "X% noise": Schedule.q_sample at t = Schedule.t_of_fraction(X), that is
+    x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (eq. 7). "X%" names the step, not the variance: at
+    T = 200, 30% noise is t = 60, where alpha_bar_60 = 0.40, so 60% of the variance of x_t is noise and the image is
+    shrunk by sqrt(0.40) = 0.63, exactly as the chain expects at that step. Returns (x_t, t)."""
+    t = schedule.t_of_fraction(fraction)
+    eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+    return schedule.q_sample(x0, t, eps), t
+
+
+def remove_pixels(x0, fraction, generator=None):
+    """Remove a random `fraction` of the pixels of each image. Removed pixels are set to 0, the middle of [-1, 1],
+    which is neither background (-1) nor stroke (+1). Returns (corrupted, mask) with mask 1 where the pixel was kept,
+    0 where it was removed; both (B, C, H, W). fraction: a number, or a (B, 1, 1, 1) tensor."""
+    if not bool((torch.as_tensor(fraction) >= 0).all() and (torch.as_tensor(fraction) <= 1).all()):
+        raise ValueError(f"the fraction of pixels to remove must lie in [0, 1], got {fraction}")
+    u = torch.rand(x0.shape, generator=generator, device=x0.device)
+    mask = (u >= fraction).to(x0.dtype)
+    return x0 * mask, mask
+
+
+def gaussian_noise(x0, sigma, generator=None):
+    """Plain additive noise y = x0 + sigma * n, n ~ N(0, I) (not clipped: clipping would make the noise
+    non-Gaussian at the background). sigma: a number, or a (B, 1, 1, 1) tensor."""
+    if not bool((torch.as_tensor(sigma) >= 0).all()):
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    return x0 + sigma * torch.randn(x0.shape, generator=generator, device=x0.device)

@@ -1,0 +1,34 @@
+"""loading.py - what a figure script loads before its experiment: the device, the DDPM (checked to be the kind the
+figure needs), its schedule, the reverse step and conditioning input to run (--kernels), the first --n test images,
+the classifier that judges "class kept", and a generator seeded with --seed."""
+
+import sys
+
+import torch
+
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+import data
+import kernels
+from checkpoint import CheckpointError, load_ddpm
+from classifier import load_classifier
+from devices import resolve_device
+from paths import CLASSIFIERS
+
+
+class Run:
+    """Everything a figure script loads. `expected`: the train_config values the checkpoint must have, such as
+    cond="class" (checkpoint.check_trained_as); a checkpoint of another kind, or missing files, end the script with a
+    one-line error."""
+
+    def __init__(self, args, dataset, **expected):
+        self.device = resolve_device(args.device)
+        try:
+            self.model, self.schedule, self.ckpt = load_ddpm(args.checkpoint, self.device, dataset=dataset, **expected)
+            self.classifier, _ = load_classifier(args.classifier or CLASSIFIERS[dataset])
+            x0, labels = data.load_test_images(dataset, args.n, args.data_dir)
+        except (CheckpointError, data.DataError) as e:
+            sys.exit(f"error: {e}")
+        self.x0, self.labels = x0.to(self.device), labels.to(self.device)  # (N, 1, 28, 28) in [-1, 1], (N,)
+        # the reverse step for the samplers' step= and the model input for EpsFunction's concat=
+        self.step, self.concat = kernels.choose(args.kernels, self.device, self.schedule)
+        self.generator = torch.Generator(device=self.device).manual_seed(args.seed)
