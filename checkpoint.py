@@ -65,9 +65,10 @@ def load_weights(model, state_dict, path="checkpoint"):
 
 def describe(config):
     """How a DDPM was trained, in words: "a 'class' model of mnist", "... with probabilistic=True"."""
-    text = f"a '{config.get('cond')}' model of {config.get('dataset')}"
+    either = lambda v: " or ".join(map(str, v)) if isinstance(v, tuple) else v  # noqa: E731
+    text = f"a '{either(config.get('cond'))}' model of {either(config.get('dataset'))}"
     if "probabilistic" in config:
-        text += f" with probabilistic={config['probabilistic']}"
+        text += f" with probabilistic={either(config['probabilistic'])}"
     return text
 
 

@@ -183,7 +183,7 @@ def conditioning_probability(x_t, x_cond, tau=1.0):
     """Section 3.3, eq. (14): the probability that the model is shown the condition, per image: (B,).
     Far from the corrupted image (early in the reverse chain) p is high and the model sees the condition;
     close to it (late in the chain) p is low and the model relies on what it learned of clean images.
-    (The paper's "/T" in eq. 14 is this temperature tau, not the number of steps.)"""
+    (The paper's "/T" in eq. 14 is this temperature tau, not the number of steps: docs/derivations.md, section 6.)"""
     # p_i = 1 - exp(-d(x_t,i, x_cond,i) / tau), written -expm1(-x): no cancellation when x is small
     return -torch.expm1(-rms_distance(x_t, x_cond) / tau)
 
@@ -217,11 +217,11 @@ def masked_concat(x_t, x_cond, mode="keep", tau=1.0, u=None):
     B = x_t.shape[0]
     if mode == "probabilistic":
         p = conditioning_probability(x_t, x_cond, tau)  # (B,)
-        # m_i ~ Bernoulli(p_i)
+        # m_i ~ Bernoulli(p_i): the paper's "masking with probability p" read as *keeping* the condition with
+        # probability p, as its text around eq. (14) asks (docs/derivations.md, section 6)
         m = (u < p).to(p.dtype)
     else:
-        # the paper's "masking with probability p" read as keeping the condition with probability p: see
-        # docs/derivations.md, section 6; keep and drop are its two ends, p = 1 and p = 0
+        # keep and drop are the two ends of the same rule: p = 1 and p = 0
         p = torch.full((B,), 1.0 if mode == "keep" else 0.0, dtype=torch.promote_types(x_t.dtype, torch.float32),
                        device=x_t.device)
         m = p
@@ -352,7 +352,7 @@ class Trajectory:
             self.images.append(x.detach().cpu().clone())
 
     def stacked(self):
-        """(K, B, C, H, W) and (K,), or None where nothing was recorded."""
+        """(images (K, B, C, H, W), steps (K,)), or (None, None) where nothing was recorded."""
         if not self.images:
             return None, None
         return torch.stack(self.images), torch.tensor(self.steps)

@@ -121,8 +121,8 @@ def estimate_sigma(y, method="mad", model=None, schedule=None):
 def sigma_of_t(schedule, t):
     """The noise level, in image units, that step t expects once x_t is divided by sqrt(ab_t):
     sqrt((1 - ab_t) / ab_t). t: int or LongTensor; 0 at t = 0."""
-    ab = schedule.alpha_bars.cpu()[t]
-    return ((1 - ab) / ab).sqrt()
+    alpha_bar = schedule.alpha_bars.cpu()[t]
+    return ((1 - alpha_bar) / alpha_bar).sqrt()
 
 
 def t_for_sigma(schedule, sigma):
@@ -138,11 +138,12 @@ def t_for_sigma(schedule, sigma):
 def chain_input(y, sigma, t, schedule, generator=None):
     """x_t* = sqrt(ab) y + sqrt(1 - ab - ab sigma^2) n': the noisy image made into a valid x_t* (see the docstring).
     y: (N, C, H, W); sigma, t: (N,). Where rounding left no room (sigma above step t's level) nothing is added."""
-    ab = schedule.alpha_bars.to(y.device)[t.to(y.device)].view(-1, 1, 1, 1)  # (N, 1, 1, 1)
-    s2 = sigma.to(y.device).float().view(-1, 1, 1, 1) ** 2
-    top_up = (1 - ab - ab * s2).clamp(min=0).sqrt()
+    alpha_bar = schedule.alpha_bars.to(y.device)[t.to(y.device)].view(-1, 1, 1, 1)  # (N, 1, 1, 1)
+    sigma = sigma.to(y.device).float().view(-1, 1, 1, 1)
+    top_up = (1 - alpha_bar - alpha_bar * sigma**2).clamp(min=0).sqrt()
     fresh = torch.randn(y.shape, device=y.device, generator=generator)
-    return ab.sqrt() * y + top_up * fresh
+    # x_t* = sqrt(alpha_bar) y + sqrt(1 - alpha_bar - alpha_bar sigma^2) n'
+    return alpha_bar.sqrt() * y + top_up * fresh
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ What is here
                  gives both eps(x_t, c) and eps(x_t, null) for classifier-free guidance (paper, section 2.2),
                - optional extra input channels holding a (masked) corrupted image (paper, sections 3.2, 3.3).
                The network does not do the concatenation itself: the sampler builds the input
-               [x_t, m * x_cond] (see `ddpm.py` and `kernels/masked_concat.py`) and passes it whole.
+               [x_t, m * x_cond] (`ddpm.masked_concat`) and passes it whole.
 
 The paper's network was the "context UNet" of TeaPearce's Conditional_Diffusion_MNIST: two down-sampling stages
 (28 -> 14 -> 7), a 7x7 average-pool bottleneck, and the time and class embeddings *multiplied into and added to* the
@@ -39,10 +39,12 @@ class UNetConfig:
 
 
 def timestep_embedding(t, dim):
-    """Sinusoidal embedding of integer timesteps t (B,) -> (B, dim).
+    """Sinusoidal embedding of integer timesteps t (B,) -> (B, dim), half sines then half cosines:
 
-    emb[2i] = sin(t / 10000^(2i/dim)), emb[2i+1] = cos(...): every frequency from one turn per step to one turn per
-    10000 steps, so nearby t get nearby vectors and the network can still tell t = 1 from t = 2.
+        emb[:, i] = sin(t f_i),  emb[:, half + i] = cos(t f_i),  f_i = 10000^(-i / half),  i = 0 .. half - 1
+
+    The frequencies run from 1 radian per step (f_0) down to about 1/10000 radian per step, so nearby t get nearby
+    vectors (the slow ones) and the network can still tell t = 1 from t = 2 (the fast ones).
     """
     half = dim // 2
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)

@@ -2,7 +2,7 @@
 # One GPU session's worth of runs, in order of importance, each under its own time limit, results packed into
 # $OUT/results.tar.gz after every stage (so a run cut short keeps what finished):
 #   1. the kernels' correctness on the GPU (kernels/bench.py --check-only); if a check fails, the rest runs with
-#      DDPM_KERNELS=torch (the PyTorch references)
+#      --kernels torch (the readable definitions in ddpm.py)
 #   2. the noise-by-start sweep at n = 500 (experiments/sweep_noise_vs_start.py)
 #   3. blind denoising at n = 500, 8 chains, 100 calibration images (experiments/blind_denoising.py)
 #   4. the same chains with sigma_t^2 = beta_t instead of the posterior variance (the ablation in docs/beyond.md)
@@ -40,25 +40,26 @@ $PY -c "import sys, torch, triton, skimage, pywt; print('python', sys.version.sp
 
 stage "1. kernel checks"
 if ! timeout 50 $PY kernels/bench.py --check-only $BENCH --out "$RES/checks.md" 2>&1 | tee "$RES/checks.log"; then
-    echo "kernel checks failed or timed out: the runs below use the PyTorch references"
-    export DDPM_KERNELS=torch
+    echo "kernel checks failed or timed out: the runs below use ddpm.py's definitions (--kernels torch)"
 fi
-grep -q "all checks pass" "$RES/checks.log" || export DDPM_KERNELS=torch
+KERNELS=auto
+grep -q "all checks pass" "$RES/checks.log" || KERNELS=torch
 pack
 
 stage "2. sweep"
-timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --no-progress --out "$RES/sweep" \
+timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --kernels "$KERNELS" \
+    --no-progress --out "$RES/sweep" \
     2>&1 | tee "$RES/sweep.log"
 pack
 
 stage "3. blind denoising"
 timeout 120 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
-    --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
+    --kernels "$KERNELS" --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
 pack
 
 stage "4. blind denoising, sigma_t^2 = beta_t"
 timeout 40 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
-    --variance beta --no-conditional --no-progress --out "$RES/blind_beta" 2>&1 | tee "$RES/blind_beta.log"
+    --kernels "$KERNELS" --variance beta --no-conditional --no-progress --out "$RES/blind_beta" 2>&1 | tee "$RES/blind_beta.log"
 pack
 
 stage "5. kernel benchmarks"
