@@ -136,7 +136,8 @@ class Schedule:
         (derivation: docs/derivations.md, section 3)"""
         alpha_bar, alpha_bar_prev = extract(self.alpha_bars, t, x_t), extract(self.alpha_bars_prev, t, x_t)
         beta, alpha = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)
-        # mu~_t = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) x0 + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) x_t
+        # mu~_t = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) x0
+        #         + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) x_t
         return (alpha_bar_prev.sqrt() * beta / (1 - alpha_bar) * x0
                 + alpha.sqrt() * (1 - alpha_bar_prev) / (1 - alpha_bar) * x_t)
 

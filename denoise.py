@@ -390,7 +390,7 @@ def main(argv=None):
         result = denoise(images, model, schedule, sigma=args.sigma, estimator=args.estimator, chains=args.chains,
                          steps=args.steps, make_step=lambda s: kernels.choose(args.kernels, device, s)[0], generator=g)
         write_output(args.out, getattr(result, args.output), kind)
-    except (DenoiseError, CheckpointError) as e:
+    except (DenoiseError, CheckpointError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
     how = "given" if args.sigma is not None else f"estimated ({args.estimator})"
     for i, (s, t) in enumerate(zip(result.sigma.tolist(), result.t.tolist())):

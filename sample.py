@@ -85,7 +85,10 @@ def main(argv=None):
     g = torch.Generator(device=device).manual_seed(args.seed)
     shape = (args.n, model.config.image_channels, 28, 28)
     w = 0.0 if y is None else (DEFAULT_GUIDANCE if args.guidance is None else args.guidance)
-    step, _ = kernels.choose(args.kernels, device, schedule)  # the reverse step: ddpm.py's, or the fused kernel
+    try:
+        step, _ = kernels.choose(args.kernels, device, schedule)  # the reverse step: ddpm.py's, or the fused kernel
+    except kernels.Unavailable as e:
+        sys.exit(f"error: {e}")
     eps_fn = EpsFunction(model, y=None if y is None else y.to(device), guidance=w, generator=g)
     n_steps = schedule.T if args.sampler == "ddpm" else args.steps
     with tqdm(total=n_steps, desc=f"sampling {args.n} images", unit="step") as bar:

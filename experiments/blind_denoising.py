@@ -209,7 +209,8 @@ def main(argv=None):
                 model, sched, ckpt = load_ddpm(ck / file, device, dataset="mnist", cond="image", probabilistic=prob)
                 cond_models[name] = (model, sched, ckpt["train_config"]["tau"], prob,
                                      *kernels.choose(args.kernels, device, sched))
-    except (CheckpointError, data.DataError) as e:
+        kernels.choose(args.kernels, device, schedule)  # a --kernels that cannot run here fails now, not mid-run
+    except (CheckpointError, data.DataError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
     if len(x_all) < args.n + args.calibration:
         sys.exit(f"error: only {len(x_all)} test images available; need --n + --calibration")

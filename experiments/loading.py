@@ -26,9 +26,9 @@ class Run:
             self.model, self.schedule, self.ckpt = load_ddpm(args.checkpoint, self.device, dataset=dataset, **expected)
             self.classifier, _ = load_classifier(args.classifier or CLASSIFIERS[dataset])
             x0, labels = data.load_test_images(dataset, args.n, args.data_dir)
-        except (CheckpointError, data.DataError) as e:
+            # the reverse step for the samplers' step= and the model input for EpsFunction's concat=
+            self.step, self.concat = kernels.choose(args.kernels, self.device, self.schedule)
+        except (CheckpointError, data.DataError, kernels.Unavailable) as e:
             sys.exit(f"error: {e}")
         self.x0, self.labels = x0.to(self.device), labels.to(self.device)  # (N, 1, 28, 28) in [-1, 1], (N,)
-        # the reverse step for the samplers' step= and the model input for EpsFunction's concat=
-        self.step, self.concat = kernels.choose(args.kernels, self.device, self.schedule)
         self.generator = torch.Generator(device=self.device).manual_seed(args.seed)

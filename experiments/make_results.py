@@ -84,7 +84,8 @@ def shown(path):
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
-PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"), ("fig7_denoising_plain", "fig7_denoising_probabilistic")]
+PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"),
+         ("fig7_denoising_plain", "fig7_denoising_probabilistic")]
 
 
 def main(argv=None):

@@ -212,7 +212,7 @@ def main(argv=None):
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
         classifier, _ = load_classifier(CLASSIFIERS["mnist"])
         models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
-    except (CheckpointError, data.DataError) as e:
+    except (CheckpointError, data.DataError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
     x0, labels = x0.to(device), labels.to(device)
     total = sum(m[1].t_of_fraction(s) for m in models.values() for s in args.starts) * len(args.noises)

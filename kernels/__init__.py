@@ -11,8 +11,14 @@
 """
 
 import importlib.util
+import os
 
 CHOICES = ("auto", "triton", "torch")
+
+
+class Unavailable(RuntimeError):
+    """--kernels triton where the kernels cannot run."""
+
 FLAG_HELP = ("the reverse step and the conditioning input: 'torch' runs the readable definitions in ddpm.py, "
              "'triton' the fused kernels in kernels/, 'auto' (default) the kernels on a CUDA device with Triton "
              "installed and ddpm.py elsewhere")
@@ -28,7 +34,10 @@ def choose(kernels, device, schedule):
         raise ValueError(f"kernels must be one of {CHOICES}, got {kernels!r}")
     has_triton = importlib.util.find_spec("triton") is not None
     if kernels == "triton" and not has_triton:
-        raise RuntimeError("--kernels triton: Triton is not installed (pip install triton, or use --kernels torch)")
+        raise Unavailable("--kernels triton: Triton is not installed (pip install triton, or use --kernels torch)")
+    if kernels == "triton" and not str(device).startswith("cuda") and os.environ.get("TRITON_INTERPRET") != "1":
+        raise Unavailable("--kernels triton needs a CUDA device (on a CPU, Triton runs only in its interpreter: "
+                           "set TRITON_INTERPRET=1; or use --kernels torch)")
     if kernels == "torch" or (kernels == "auto" and not (str(device).startswith("cuda") and has_triton)):
         return schedule.p_step, ddpm.masked_concat
     from kernels.masked_concat import masked_concat_triton

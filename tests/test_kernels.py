@@ -176,7 +176,7 @@ def test_masked_concat_rejects_bad_input():
             concat(x, x, "sometimes")
 
 
-def test_kernels_choose_is_the_visible_switch():
+def test_kernels_choose_is_the_visible_switch(monkeypatch):
     import ddpm
     import kernels
 
@@ -189,6 +189,10 @@ def test_kernels_choose_is_the_visible_switch():
     assert concat is masked_concat_triton and step != SCHED.p_step
     with pytest.raises(ValueError, match="kernels"):
         kernels.choose("fast", cpu, SCHED)
+    # asked for on a CPU outside Triton's interpreter: a clear error, not a failure deep inside Triton
+    monkeypatch.delenv("TRITON_INTERPRET")
+    with pytest.raises(kernels.Unavailable, match="needs a CUDA device"):
+        kernels.choose("triton", cpu, SCHED)
 
 
 def test_fused_kernels_plug_into_the_samplers():
