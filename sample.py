@@ -83,7 +83,8 @@ def main(argv=None):
     y = labels_for(args, model.config.num_classes)
 
     g = torch.Generator(device=device).manual_seed(args.seed)
-    shape = (args.n, model.config.image_channels, 28, 28)
+    # the images the model was trained on: channels and size from its config (old checkpoints: 28x28)
+    shape = (args.n, model.config.image_channels, model.config.image_size, model.config.image_size)
     w = 0.0 if y is None else (DEFAULT_GUIDANCE if args.guidance is None else args.guidance)
     try:
         step, _ = kernels.choose(args.kernels, device, schedule)  # the reverse step: ddpm.py's, or the fused kernel

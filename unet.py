@@ -2,7 +2,7 @@
 
 What is here
   UNetConfig   one dataclass with every size of the network, one commented line per field.
-  UNet         a small UNet for 1-channel 28x28 images (any H, W divisible by 4), with
+  UNet         a small UNet for grey or colour images (28x28 MNIST, 32x32 CIFAR-10; any H, W divisible by 4), with
                - a sinusoidal embedding of the timestep t (Ho et al. 2020, after the Transformer's),
                - an optional class embedding with one extra learned "null" class, so that a single network
                  gives both eps(x_t, c) and eps(x_t, null) for classifier-free guidance (paper, section 2.2),
@@ -28,7 +28,9 @@ import torch.nn.functional as F
 
 @dataclass
 class UNetConfig:
-    image_channels: int = 1  # channels of x_t (and of the predicted eps)
+    image_channels: int = 1  # channels of x_t (and of the predicted eps): 1 grey, 3 RGB
+    image_size: int = 28  # side of the square images it was trained on (it is fully convolutional: any H, W
+    # divisible by 4 runs, and the scripts read this to know what to draw and what to expect)
     cond_channels: int = 0  # extra input channels for the corrupted image (0: none, 1: paper's section 3.2)
     num_classes: int = 0  # 0: no class input; else labels 0..num_classes-1, plus num_classes as the null class
     width: int = 32  # channels at full resolution; 2x width at 14x14 and 7x7

@@ -1,4 +1,5 @@
-"""viz.py - turning image batches into PNG grids (no plotting library state, no windows)."""
+"""viz.py - turning image batches into PNG grids (no plotting library state, no windows). Grey (C = 1) or colour
+(C = 3) images alike."""
 
 import matplotlib
 
@@ -10,17 +11,29 @@ from files import atomic_write  # noqa: E402
 
 
 def to_unit(images):
-    """Tensor or array in [-1, 1], (N, 1, H, W) -> numpy float in [0, 1], (N, H, W). Values outside are clipped."""
+    """Tensor or array in [-1, 1], (N, C, H, W) -> numpy float in [0, 1], clipped: (N, H, W) for C = 1, (N, H, W, 3)
+    for C = 3 (the layout matplotlib draws)."""
     a = images.detach().cpu().float().numpy() if hasattr(images, "detach") else np.asarray(images, dtype=np.float32)
-    return np.clip((a[:, 0] + 1.0) / 2.0, 0.0, 1.0)
+    if a.shape[1] not in (1, 3):
+        raise ValueError(f"images must have 1 (grey) or 3 (RGB) channels, got {a.shape[1]}")
+    a = np.clip((a + 1.0) / 2.0, 0.0, 1.0)
+    return a[:, 0] if a.shape[1] == 1 else a.transpose(0, 2, 3, 1)
+
+
+def show(ax, picture):
+    """Draw one to_unit picture on a matplotlib axis, grey or colour, without ticks."""
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def grid(images, ncol, pad=2):
-    """(N, 1, H, W) in [-1, 1] -> one (rows*(H+pad)+pad, ncol*(W+pad)+pad) array in [0, 1], row by row, grey gaps."""
+    """(N, C, H, W) in [-1, 1] -> one picture in [0, 1], row by row with grey gaps: (rows*(H+pad)+pad,
+    ncol*(W+pad)+pad), with a last axis of 3 for colour images."""
     a = to_unit(images)
-    n, h, w = a.shape
+    n, h, w = a.shape[:3]
     nrow = -(-n // ncol)
-    out = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 0.5, dtype=np.float32)
+    out = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, *a.shape[3:]), 0.5, dtype=np.float32)
     for i in range(n):
         r, c = divmod(i, ncol)
         out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = a[i]
@@ -28,7 +41,9 @@ def grid(images, ncol, pad=2):
 
 
 def save_png(path, array, scale=1):
-    """Save a 2-d array in [0, 1] as a greyscale PNG, each pixel repeated scale x scale times, atomically."""
+    """Save a picture in [0, 1] ((H, W) grey or (H, W, 3) colour) as a PNG, each pixel repeated scale x scale times,
+    atomically."""
     if scale > 1:
-        array = np.kron(array, np.ones((scale, scale), dtype=array.dtype))
-    atomic_write(path, lambda f: plt.imsave(f, array, cmap="gray", vmin=0.0, vmax=1.0, format="png"))
+        array = array.repeat(scale, axis=0).repeat(scale, axis=1)
+    atomic_write(path, lambda f: plt.imsave(f, array, cmap="gray" if array.ndim == 2 else None, vmin=0.0, vmax=1.0,
+                                            format="png"))

@@ -135,7 +135,7 @@ def draw_examples(path, sigmas, examples, columns, rows=3):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from viz import to_unit
+    from viz import show, to_unit
 
     names = ["original", "noisy"] + columns
     fig, axes = plt.subplots(len(sigmas) * rows, len(names), figsize=(0.95 * len(names), 0.95 * rows * len(sigmas)
@@ -145,9 +145,7 @@ def draw_examples(path, sigmas, examples, columns, rows=3):
             pics = to_unit(examples[s][name][:rows])
             for r in range(rows):
                 ax = axes[k * rows + r, c]
-                ax.imshow(pics[r], cmap="gray", vmin=0, vmax=1)
-                ax.set_xticks([])
-                ax.set_yticks([])
+                show(ax, pics[r])
                 if k * rows + r == 0:
                     ax.set_title(name, fontsize=6)
                 if c == 0 and r == 0:

@@ -3,7 +3,7 @@ regular steps, the final image."""
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
 from files import write_figure
-from viz import to_unit
+from viz import show, to_unit
 
 
 def snapshot_every(n_steps, snapshots):
@@ -18,7 +18,8 @@ def chain_columns(images, steps, label="t"):
 
 
 def draw_strip(path, columns, title, max_rows=8):
-    """One row per image (at most max_rows), one column per (name, (N, 1, H, W) images in [-1, 1]) pair."""
+    """One row per image (at most max_rows), one column per (name, (N, C, H, W) images in [-1, 1]) pair; grey or
+    colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,12 +31,9 @@ def draw_strip(path, columns, title, max_rows=8):
     for c, (name, imgs) in enumerate(columns):
         pics = to_unit(imgs[:rows])
         for r in range(rows):
-            ax = axes[r, c]
-            ax.imshow(pics[r], cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            show(axes[r, c], pics[r])
             if r == 0:
-                ax.set_title(name, fontsize=7)
+                axes[r, c].set_title(name, fontsize=7)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.4 / height))  # leave room for the two-line title
     write_figure(fig, path)
