@@ -236,7 +236,7 @@ def masked_concat(x_t, x_cond, mode="keep", tau=1.0, u=None):
 
 
 def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=False, tau=1.0, p_uncond=0.1,
-                  generator=None):
+                  generator=None, rows=None):
     """Algorithm 1, one mini-batch: L = || eps - eps_theta(sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps, t) ||^2.
 
     x0: (B, C, H, W) clean images in [-1, 1].
@@ -246,10 +246,12 @@ def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=Fal
     x_cond: (B, C, H, W) corrupted images, for an image-conditioned model (section 3.2). With probabilistic=True the
         condition channel is kept with probability p = 1 - exp(-d(x_t, x_cond)/tau) and zeroed otherwise (3.3), the
         same rule the sampler uses, so the network is trained on the inputs it will see.
+    rows: a slice of the batch for the network to see, the rest only drawn (data-parallel training: every process
+        draws the noise of the whole global batch, so the draws do not depend on the number of processes).
     """
     B = x0.shape[0]
     device = x0.device
-    num_classes = model.config.num_classes
+    num_classes = getattr(model, "module", model).config.num_classes  # DistributedDataParallel wraps the UNet
     if y is not None and num_classes == 0:
         raise ValueError("labels were given but the model has no class input")
     # t ~ Uniform({1, ..., T})         (Algorithm 1, line 3)
@@ -270,6 +272,8 @@ def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=Fal
         drop = torch.rand(B, device=device, generator=generator) < p_uncond
         y = torch.where(drop, torch.full_like(y, num_classes), y)
 
+    if rows is not None:
+        x_in, t, eps, y = x_in[rows], t[rows], eps[rows], None if y is None else y[rows]
     # gradient step on || eps - eps_theta(x_t, t) ||^2     (line 5)
     return (eps - model(x_in, t, y)).pow(2).mean()
 

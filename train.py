@@ -5,11 +5,19 @@
     python train.py --cond image --corruption pixels --corruption-level 0.5 --out runs/impute   # Fig. 6
     python train.py --cond image --corruption noise --corruption-level 0.3 --probabilistic --out runs/denoise  # Fig. 7
     python train.py --resume runs/mnist_class/checkpoint.pt --steps 4000                   # continue, exactly
+    python train.py --dataset cifar10 --cond class --out runs/cifar10_class               # colour, 32x32
+    python train.py --dataset folder --data-dir my_photos --image-size 64 --out runs/mine  # your own images
+    torchrun --standalone --nproc_per_node=4 train.py --dataset cifar10 --cond class       # 4 GPUs, one model
 
 What it writes in --out: checkpoint.pt (config, raw and EMA weights, optimizer, step, RNG states; written atomically
 every --ckpt-every steps and at the end) and log.csv (step, loss, seconds). A non-finite loss stops training with a
 message and leaves the last good checkpoint in place. Resuming continues the same batches, noise and timesteps that
 an uninterrupted run would have drawn.
+
+Several processes (torchrun, DistributedDataParallel): the global batch --batch-size is split evenly over the
+processes, each computing its own share of every batch; every process draws the whole batch's noise and timesteps
+from the same seeded generator and keeps its rows, so the run draws the same numbers whatever the number of
+processes, and a checkpoint written with one process resumes with several (and back). Only rank 0 writes.
 """
 
 import argparse
@@ -23,6 +31,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 import corruptions
@@ -35,13 +44,15 @@ from unet import UNet, UNetConfig, count_parameters
 
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"  # mnist | fashion
+    dataset: str = "mnist"  # mnist | fashion | cifar10 | folder (your images: --data-dir names the folder)
     cond: str = "class"  # none | class (classifier-free guidance) | image (corrupted image as an extra channel)
     corruption: str = "pixels"  # for cond=image: pixels (remove a fraction) | noise (additive Gaussian)
     corruption_level: float = 0.5  # fraction of pixels removed, or the noise sigma (images in [-1, 1])
     corruption_level_max: float = 0.0  # if above corruption_level: each image's level ~ U[level, level_max]
     probabilistic: bool = False  # section 3.3: keep the condition with probability 1 - exp(-d / tau)
     tau: float = 1.0  # temperature of the probabilistic conditioning
+    channels: int = 0  # --dataset folder: 1 grey, 3 RGB (0: as the images are); other datasets: their own
+    image_size: int = 0  # --dataset folder: side the images are cropped and resized to (0: 32); others: their own
     width: int = 32  # UNet channels at full resolution
     T: int = 200  # diffusion steps (the paper's)
     schedule: str = "linear"  # linear (rescaled to T) | cosine
@@ -58,14 +69,20 @@ class TrainConfig:
 
 
 # fields that define the model or the data it learns; a resumed run may not change them
-FROZEN = ("dataset", "cond", "corruption", "corruption_level", "corruption_level_max", "probabilistic", "tau", "width",
-          "T", "schedule", "batch_size", "lr", "warmup", "grad_clip", "ema", "p_uncond", "seed", "limit")
+FROZEN = ("dataset", "cond", "corruption", "corruption_level", "corruption_level_max", "probabilistic", "tau",
+          "channels", "image_size", "width", "T", "schedule", "batch_size", "lr", "warmup", "grad_clip", "ema",
+          "p_uncond", "seed", "limit")
 
 
 def check_config(cfg):
     """Reject out-of-range settings before any work is done."""
     checks = [
-        (cfg.dataset in data.DATASETS, f"--dataset must be one of {sorted(data.DATASETS)}"),
+        (cfg.dataset in data.TRAIN_DATASETS, f"--dataset must be one of {', '.join(data.TRAIN_DATASETS)}"),
+        (cfg.channels in (0, 1, 3), "--channels must be 1 (grey) or 3 (RGB)"),
+        (cfg.image_size == 0 or (cfg.image_size >= 4 and cfg.image_size % 4 == 0),
+         "--image-size must be a multiple of 4 (the UNet halves it twice)"),
+        (cfg.dataset == "folder" or cfg.channels == cfg.image_size == 0,
+         "--channels and --image-size apply to --dataset folder; the other datasets have their own"),
         (cfg.cond in ("none", "class", "image"), "--cond must be none, class or image"),
         (cfg.corruption in ("pixels", "noise"), "--corruption must be pixels or noise"),
         (cfg.corruption != "pixels" or 0 <= cfg.corruption_level <= 1,
@@ -90,13 +107,34 @@ def check_config(cfg):
             raise SystemExit(f"error: {msg}")
 
 
-def model_config(cfg):
+def model_config(cfg, images, num_classes):
+    """The UNet for this run: the channels and size of the training images (N, C, H, W), and a class input for
+    cond=class."""
+    channels, size = images.shape[1], images.shape[-1]
     return UNetConfig(
-        image_channels=1,
-        cond_channels=1 if cfg.cond == "image" else 0,
-        num_classes=10 if cfg.cond == "class" else 0,
+        image_channels=channels,
+        image_size=size,
+        cond_channels=channels if cfg.cond == "image" else 0,
+        num_classes=num_classes if cfg.cond == "class" else 0,
         width=cfg.width,
     )
+
+
+def load_training_data(cfg, data_dir):
+    """The training images (N, C, H, W) in [-1, 1], labels (N,) and class names."""
+    if cfg.dataset == "folder":
+        if data_dir is None:
+            raise data.DataError("--dataset folder needs --data-dir: the folder of your images")
+        x, y, names = data.load_folder(data_dir, cfg.channels, cfg.image_size or 32, limit=cfg.limit or None)
+    else:
+        x, y = data.load_dataset(cfg.dataset, "train", data_dir, limit=cfg.limit or None)
+        names = data.CLASS_NAMES[cfg.dataset]
+    if cfg.cond == "class" and not names:
+        raise data.DataError(f"{data_dir}: --cond class needs one sub-folder per class (at least two); these images "
+                             f"have no classes, so train with --cond none")
+    if x.shape[-1] % 4 or x.shape[-2] % 4:
+        raise data.DataError(f"the images are {x.shape[-2]}x{x.shape[-1]}; the UNet needs sides divisible by 4")
+    return x, y, names
 
 
 def corrupt(cfg, x0, generator):
@@ -120,16 +158,16 @@ def batch_indices(step, n, batch_size, seed):
     return torch.randperm(n, generator=g)[i * batch_size: (i + 1) * batch_size]
 
 
-def build(cfg, device):
+def build(cfg, device, images, num_classes):
     torch.manual_seed(cfg.seed)
-    model = UNet(model_config(cfg)).to(device)
+    model = UNet(model_config(cfg, images, num_classes)).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     return model, ema, opt, gen
 
 
-def save(path, cfg, model, ema, opt, gen, step, loss, wall, data_dir):
+def save(path, cfg, model, ema, opt, gen, step, loss, wall, data_dir, class_names):
     atomic_save({
         "kind": "ddpm",
         "format": FORMAT,
@@ -145,14 +183,35 @@ def save(path, cfg, model, ema, opt, gen, step, loss, wall, data_dir):
         "rng": {"generator": gen.get_state(), "torch_cpu": torch.get_rng_state()},
         # where the data was found, so that --resume finds it again without flags
         "data_dir": str(data.data_root(data_dir).resolve()),
+        "class_names": list(class_names),
     }, path)
 
 
+def process_group():
+    """(rank, world size, local rank): (0, 1, 0) for a plain run; under torchrun, joins the process group (NCCL on
+    CUDA, gloo on the CPU) from the environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, ...)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def train(cfg, out, device, resume=None, progress=True, data_dir=None):
-    """Train to cfg.steps; returns the path of the final checkpoint."""
+    """Train to cfg.steps; returns the path of the final checkpoint. Under torchrun, every process calls this."""
+    rank, world, local_rank = process_group()
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)  # one GPU per process
+        torch.cuda.set_device(device)
+    if cfg.batch_size % world:
+        raise SystemExit(f"error: --batch-size {cfg.batch_size} does not split evenly over {world} processes")
+    share = cfg.batch_size // world
+    rows = slice(rank * share, (rank + 1) * share)  # this process's rows of every global batch
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
-    model, ema, opt, gen = build(cfg, device)
+    x_all, y_all, class_names = load_training_data(cfg, data_dir)
+    model, ema, opt, gen = build(cfg, device, x_all, len(class_names))
     step, wall = 0, 0.0
     if resume is not None:
         load_weights(model, resume["model"], "resume checkpoint")
@@ -161,21 +220,25 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
         gen.set_state(resume["rng"]["generator"])
         torch.set_rng_state(resume["rng"]["torch_cpu"])
         step, wall = resume["step"], resume["wall_time_s"]
+    # several processes: DistributedDataParallel averages the gradients of the shares in backward()
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    x_all, y_all = data.load_dataset(cfg.dataset, "train", data_dir, limit=cfg.limit or None)
     x_all, y_all = x_all.to(device), y_all.to(device)
     schedule = Schedule(cfg.T, cfg.schedule).to(device)
-    print(f"UNet: {count_parameters(model):,} parameters, {model.config}; {len(x_all)} training images; "
-          f"device {device}; steps {step} -> {cfg.steps}", flush=True)
+    writer = rank == 0  # only rank 0 writes the log, the checkpoints and the progress bar
+    if writer:
+        print(f"UNet: {count_parameters(model):,} parameters, {model.config}; {len(x_all)} training images; "
+              f"device {device}; {world} process(es), {share} images each per step; steps {step} -> {cfg.steps}",
+              flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        log_new = not (out / "log.csv").exists()
+        log = open(out / "log.csv", "a", newline="")
+        rows_out = csv.writer(log)
+        if log_new:
+            rows_out.writerow(["step", "loss", "wall_time_s"])
 
-    out.mkdir(parents=True, exist_ok=True)
-    log_new = not (out / "log.csv").exists()
-    log = open(out / "log.csv", "a", newline="")
-    writer = csv.writer(log)
-    if log_new:
-        writer.writerow(["step", "loss", "wall_time_s"])
-
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train", unit="step", mininterval=2.0)
+    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and writer), desc="train", unit="step",
+               mininterval=2.0)
     loss_val, t0 = float("nan"), time.perf_counter() - wall
     try:
         while step < cfg.steps:
@@ -186,17 +249,22 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
                 kwargs = dict(y=y, p_uncond=cfg.p_uncond)
             elif cfg.cond == "image":
                 kwargs = dict(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
-            loss = training_loss(model, schedule, x0, generator=gen, **kwargs)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at step {step + 1}; stopping. The last good checkpoint "
-                    f"({ckpt_path}, if one was written) is unchanged. Try a lower --lr."
-                )
+            loss = training_loss(net, schedule, x0, generator=gen, rows=rows if world > 1 else None, **kwargs)
             # linear warm-up of the learning rate, then constant
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            # the loss of the whole global batch: the mean of the processes' shares
+            global_loss = loss.detach().clone()
+            if world > 1:
+                dist.all_reduce(global_loss)
+                global_loss /= world
+            if not torch.isfinite(global_loss):
+                raise FloatingPointError(
+                    f"loss became {global_loss.item()} at step {step + 1}; stopping. The last good checkpoint "
+                    f"({ckpt_path}, if one was written) is unchanged. Try a lower --lr."
+                )
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
@@ -208,18 +276,22 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
                     pe.lerp_(pm, 1 - decay)
                 for be, bm in zip(ema.buffers(), model.buffers()):
                     be.copy_(bm)
-            loss_val = loss.item()
+            loss_val = global_loss.item()
             wall = time.perf_counter() - t0
-            writer.writerow([step, f"{loss_val:.5f}", f"{wall:.1f}"])
             bar.update(1)
             bar.set_postfix(loss=f"{loss_val:.4f}")
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                log.flush()
-                save(ckpt_path, cfg, model, ema, opt, gen, step, loss_val, wall, data_dir)
+            if writer:
+                rows_out.writerow([step, f"{loss_val:.5f}", f"{wall:.1f}"])
+                if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                    log.flush()
+                    save(ckpt_path, cfg, model, ema, opt, gen, step, loss_val, wall, data_dir, class_names)
     finally:
         bar.close()
-        log.close()
-    print(f"done: step {step}, loss {loss_val:.4f}, {wall / 60:.1f} min of training; wrote {ckpt_path}", flush=True)
+        if writer:
+            log.close()
+    if writer:
+        print(f"done: step {step}, loss {loss_val:.4f}, {wall / 60:.1f} min of training; wrote {ckpt_path}",
+              flush=True)
     return ckpt_path
 
 
@@ -266,7 +338,7 @@ def main(argv=None):
         if epochs is not None:
             if epochs <= 0:
                 raise SystemExit("error: --epochs must be > 0")
-            n = cfg.limit or len(data.load_dataset(cfg.dataset, "train", data_dir)[1])
+            n = len(load_training_data(cfg, data_dir)[1])
             cfg.steps = max(1, math.ceil(epochs * n / cfg.batch_size))
         check_config(cfg)
         if resume is not None and cfg.steps <= resume["step"]:
@@ -274,6 +346,9 @@ def main(argv=None):
         train(cfg, out or f"runs/{cfg.dataset}_{cfg.cond}", device, resume, progress, data_dir)
     except (data.DataError, CheckpointError, FloatingPointError) as e:
         sys.exit(f"error: {e}")
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
