@@ -1,8 +1,9 @@
 """denoise.py - blind denoising with a pretrained DDPM: estimate the noise, enter the chain at the matching step.
 
-    python denoise.py noisy.png --out clean.png                   # one 28x28 grey image, noise level estimated
-    python denoise.py noisy.npy --out clean.npy --chains 8        # (N, 28, 28) or (N, 1, 28, 28) float array
+    python denoise.py noisy.png --out clean.png                   # one grey image, noise level estimated
+    python denoise.py noisy.npy --out clean.npy --chains 8        # (N, H, W) or (N, 1, H, W) float array
     python denoise.py noisy.png --sigma 0.3 --out clean.png       # a known noise level (the "oracle")
+    python denoise.py photo.png --checkpoint runs/cifar10_class/checkpoint.pt --out clean.png   # colour
 
 The paper (section 3.1, Figs. 1-4) feeds a noisy image into an unconditional DDPM's reverse chain and finds that it
 comes out clean only if it enters at the step whose noise matches its own, which needs the noise level. Real noise is
@@ -41,8 +42,10 @@ additive, y = x + sigma n with n ~ N(0, I), and sigma is unknown. Three steps ma
 
 Why these steps hold: docs/derivations.md, sections 7-9. What they measure: docs/beyond.md.
 
-Images are in [-1, 1] (the training range). The model must be an unconditional DDPM of 28x28 images
-(`checkpoints/mnist_uncond.pt`, the default), or a class-conditional one, used without a label (its null class).
+Images are in [-1, 1] (the training range), with the model's channels (grey or RGB), of any size: the network is
+fully convolutional, so images larger than its training size are padded to sides divisible by 4 and cropped back.
+The model must be an unconditional DDPM (`checkpoints/mnist_uncond.pt`, the default), or a class-conditional one,
+used without a label (its null class). Colour images get one sigma for all three channels (see estimate_sigma).
 """
 
 import argparse
@@ -71,19 +74,21 @@ class DenoiseError(ValueError):
 
 
 def estimate_sigma_immerkaer(y):
-    """Immerkaer's estimator, one sigma per image: (N, 1, H, W) -> (N,). See the module docstring."""
+    """Immerkaer's estimator, one sigma per image over all its channels: (N, C, H, W) -> (N,). See the module
+    docstring."""
     mask = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], device=y.device).view(1, 1, 3, 3)
-    response = F.conv2d(y.float(), mask)  # (N, 1, H-2, W-2): "valid" positions only
+    N, C, H, W = y.shape
+    response = F.conv2d(y.float().reshape(N * C, 1, H, W), mask).view(N, -1)  # "valid" positions of every channel
     # sigma_hat = sqrt(pi/2) / (6 (W-2)(H-2)) * sum |M * y|
-    return math.sqrt(math.pi / 2) / 6.0 * response.abs().flatten(1).mean(1)
+    return math.sqrt(math.pi / 2) / 6.0 * response.abs().mean(1)
 
 
 def estimate_sigma_mad(y):
-    """The median absolute value of the finest diagonal Haar coefficients / 0.6745, one sigma per image:
-    (N, 1, H, W) -> (N,). An odd last row or column is left out."""
+    """The median absolute value of the finest diagonal Haar coefficients / 0.6745, one sigma per image over all its
+    channels: (N, C, H, W) -> (N,). An odd last row or column is left out."""
     H, W = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
     y = y[..., :H, :W].float()
-    a, b = y[..., 0::2, 0::2], y[..., 0::2, 1::2]  # (N, 1, H/2, W/2) each: the four pixels of every 2x2 block
+    a, b = y[..., 0::2, 0::2], y[..., 0::2, 1::2]  # (N, C, H/2, W/2) each: the four pixels of every 2x2 block
     c, d = y[..., 1::2, 0::2], y[..., 1::2, 1::2]
     hh = (a - b - c + d) / 2  # the diagonal detail coefficient; std sigma on white noise (orthonormal transform)
     return hh.abs().flatten(1).median(1).values / 0.6745
@@ -93,7 +98,7 @@ def estimate_sigma_mad(y):
 def estimate_sigma_model(y, model, schedule, iterations=2):
     """The model refines the estimate: start from `mad`, denoise with Tweedie's one-call posterior mean at the
     matching step, and take the RMS of what was removed, sigma <- RMS(y - E[x | y]), `iterations` times. The image's
-    own strokes no longer leak into the estimate (they stay in E[x | y]). (N, 1, H, W) -> (N,)."""
+    own strokes no longer leak into the estimate (they stay in E[x | y]). (N, C, H, W) -> (N,)."""
     sigma = estimate_sigma_mad(y)
     for _ in range(iterations):
         sigma = (y - tweedie(y, sigma, model, schedule)).flatten(1).pow(2).mean(1).sqrt()
@@ -101,7 +106,10 @@ def estimate_sigma_model(y, model, schedule, iterations=2):
 
 
 def estimate_sigma(y, method="mad", model=None, schedule=None):
-    """sigma_hat per image, (N, 1, H, W) -> (N,), by `method`: "mad", "immerkaer" or "model" (needs the model)."""
+    """sigma_hat per image, (N, C, H, W) -> (N,), by `method`: "mad", "immerkaer" or "model" (needs the model).
+    Colour images get one sigma over all their channels: the noise model y = x + sigma n has one sigma per image, and
+    a chain enters at one step t* for the whole image, so a per-channel sigma could not be used; pooling the channels
+    also gives the estimate three times the samples."""
     if method == "mad":
         return estimate_sigma_mad(y)
     if method == "immerkaer":
@@ -151,17 +159,28 @@ def tweedie(y, sigma, model, schedule):
     """The model's posterior mean E[x | y] in one network call per entry step, without the top-up noise (so that it
     is deterministic; the input then holds slightly less noise than step t* expects, at most one step's worth):
         x_t* = sqrt(ab_t*) y,    E[x | x_t*] = (x_t* - sqrt(1 - ab_t*) eps(x_t*, t*)) / sqrt(ab_t*)
-    y: (N, 1, H, W); sigma: (N,). An image with t* = 0 is returned as it is."""
+    y: (N, C, H, W); sigma: (N,). An image with t* = 0 is returned as it is."""
     from ddpm import EpsFunction
 
     t = t_for_sigma(schedule, sigma)
+    y, crop = pad_to_4(y)
     x_t = schedule.alpha_bars.to(y.device)[t.to(y.device)].sqrt().view(-1, 1, 1, 1) * y
     out = y.clone()
     eps_fn = EpsFunction(model)
     for t_star in sorted(set(t.tolist()) - {0}):
         rows = (t == t_star).nonzero().flatten().to(y.device)
         out[rows] = schedule.predict_x0(x_t[rows], t_star, eps_fn(x_t[rows], t_star))
-    return out
+    return out[crop]
+
+
+def pad_to_4(x):
+    """Pad (N, C, H, W) images on the bottom and right, by mirroring, to sides divisible by 4 (the UNet halves them
+    twice; it is fully convolutional, so any such size runs). Returns (padded, the index that crops back)."""
+    H, W = x.shape[-2:]
+    pad_h, pad_w = -H % 4, -W % 4
+    if pad_h == pad_w == 0:
+        return x, (...,)
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect"), (..., slice(0, H), slice(0, W))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -171,7 +190,7 @@ def tweedie(y, sigma, model, schedule):
 
 @dataclass
 class Denoised:
-    """What `denoise` returns; every image tensor is (N, 1, H, W) on the input's device, in [-1, 1] (clipped).
+    """What `denoise` returns; every image tensor is (N, C, H, W) on the input's device, in [-1, 1] (clipped).
 
     sample:  one reverse chain per image (a posterior sample)
     mean:    the average of the `chains` chains (an estimate of the posterior mean); equal to sample if chains = 1
@@ -186,10 +205,11 @@ class Denoised:
     t: torch.Tensor
 
 
-def check_images(images, size=28):
-    """Accept (H, W), (N, H, W) or (N, 1, H, W) images in [-1, 1] plus noise; return a float32 (N, 1, H, W) tensor.
-    Raise DenoiseError for anything else: another size, several channels, non-finite values, or values that
-    say the image is in another range ([0, 255] or [0, 1])."""
+def check_images(images, channels=1):
+    """Accept grey images (H, W), (N, H, W) or (N, 1, H, W), or colour ones (N, 3, H, W), in [-1, 1] plus noise, with
+    the model's number of channels; return a float32 (N, C, H, W) tensor. Any size of at least 4 x 4 is taken (the
+    network is fully convolutional; see pad_to_4). Raise DenoiseError for anything else: other channels,
+    non-finite values, or values that say the image is in another range ([0, 255] or [0, 1])."""
     if isinstance(images, np.ndarray):
         if not np.issubdtype(images.dtype, np.number):
             raise DenoiseError(f"images must be numbers, got dtype {images.dtype}")
@@ -199,13 +219,13 @@ def check_images(images, size=28):
     x = images.float()
     if x.dim() == 2:
         x = x[None, None]
-    elif x.dim() == 3:
+    elif x.dim() == 3 and channels == 1:
         x = x[:, None]
-    if x.dim() != 4 or x.shape[1] != 1:
-        raise DenoiseError(f"expected grey images shaped (H, W), (N, H, W) or (N, 1, H, W); got {tuple(images.shape)}")
-    if tuple(x.shape[-2:]) != (size, size):
-        raise DenoiseError(f"the model denoises {size}x{size} images; got {x.shape[-2]}x{x.shape[-1]} (resize or crop "
-                           f"first)")
+    if x.dim() != 4 or x.shape[1] != channels:
+        shapes = "(H, W), (N, H, W) or (N, 1, H, W) grey images" if channels == 1 else f"(N, {channels}, H, W) images"
+        raise DenoiseError(f"the model denoises {shapes}; got {tuple(images.shape)}")
+    if min(x.shape[-2:]) < 4:
+        raise DenoiseError(f"images must be at least 4x4; got {x.shape[-2]}x{x.shape[-1]}")
     if x.shape[0] == 0:
         raise DenoiseError("no images given")
     if not bool(torch.isfinite(x).all()):
@@ -256,7 +276,7 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
     if steps is not None and steps < 1:
         raise DenoiseError(f"steps must be >= 1, got {steps}")
     device = next(model.parameters()).device
-    y = check_images(images).to(device)
+    y = check_images(images, model.config.image_channels).to(device)
     N = y.shape[0]
     if sigma is None:
         sigma = estimate_sigma(y, estimator, model, schedule)
@@ -268,9 +288,9 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
         schedule = Schedule(schedule.T, schedule.kind, sigma=variance).to(device)
     step = make_step(schedule) if make_step is not None else schedule.p_step
 
-    # K chains per image as one batch: (K N, 1, H, W), chain k of image i at row k N + i
+    # K chains per image as one batch: (K N, C, H, W), chain k of image i at row k N + i
     y_k, sigma_k, t_k = y.repeat(chains, 1, 1, 1), sigma.repeat(chains), t.repeat(chains)
-    x = chain_input(y_k, sigma_k, t_k, schedule, generator)
+    x, crop = pad_to_4(chain_input(y_k, sigma_k, t_k, schedule, generator))
     out = x.clone()
     eps_fn = EpsFunction(model)
     # images that enter at the same t* share one chain call; t* = 0 (no noise found) leaves the image as it is
@@ -285,7 +305,7 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
         else:
             out[rows], _ = ddim_sample_from(eps_fn, schedule, x_in, t_star, min(steps, t_star), generator=generator,
                                             progress=progress)
-    out = out.clamp(-1, 1).view(chains, N, *y.shape[1:])  # (K, N, 1, H, W)
+    out = out[crop].clamp(-1, 1).reshape(chains, N, *y.shape[1:])  # (K, N, C, H, W)
     post_mean = tweedie(y, sigma, model, schedule).clamp(-1, 1)
     return Denoised(sample=out[0], mean=out.mean(0), tweedie=post_mean, sigma=sigma, t=t)
 
@@ -295,9 +315,10 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def read_input(path):
-    """A .png (grey or colour, read as luminance, mapped from [0, 1] to [-1, 1]) or a .npy array of images in
-    [-1, 1]. Returns (images, kind)."""
+def read_input(path, channels=1):
+    """A .png (mapped from [0, 1] to [-1, 1]; for a grey model (channels = 1) a colour PNG is read as its luminance,
+    for a colour model a grey PNG is repeated over R, G, B) or a .npy array of images in [-1, 1]. Returns (images,
+    kind): a PNG gives (H, W) grey or (1, 3, H, W) colour."""
     path = Path(path)
     if not path.exists():
         raise DenoiseError(f"{path}: no such file")
@@ -315,8 +336,11 @@ def read_input(path):
             img = mpimg.imread(path)  # float in [0, 1] for PNG, (H, W), (H, W, 3) or (H, W, 4)
         except (ValueError, OSError, SyntaxError) as e:
             raise DenoiseError(f"{path}: not a readable PNG ({e})") from e
-        if img.ndim == 3:
+        if channels == 1 and img.ndim == 3:
             img = img[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # luminance
+        elif channels == 3:
+            rgb = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)  # (H, W, 3)
+            img = rgb.transpose(2, 0, 1)[None]  # (1, 3, H, W)
         return img.astype(np.float32) * 2 - 1, "png"
     raise DenoiseError(f"{path}: expected a .png or .npy file")
 
@@ -334,15 +358,19 @@ def warn_if_clipped(images, share=0.05):
 
 
 def write_output(path, images, kind):
-    """Write (N, 1, H, W) images in [-1, 1]: a .npy of (N, H, W) values (one (H, W) image stays (H, W) when it came
-    from a PNG), or a PNG: the image itself, or for several images a grid of them, 10 to a row."""
+    """Write (N, C, H, W) images in [-1, 1]: a .npy of (N, H, W) grey values (one (H, W) image stays (H, W) when it
+    came from a PNG) or of (N, 3, H, W) colour ones, or a PNG: the image itself, or for several images a grid of
+    them, 10 to a row."""
     from files import atomic_write
     from viz import grid, save_png, to_unit
 
     path = Path(path)
     if path.suffix.lower() == ".npy":
-        arr = images.detach().cpu().numpy()[:, 0]  # (N, H, W)
-        atomic_write(path, lambda f: np.save(f, arr if kind == "npy" or len(arr) > 1 else arr[0]))
+        arr = images.detach().cpu().numpy()
+        if arr.shape[1] == 1:
+            arr = arr[:, 0]  # (N, H, W)
+            arr = arr if kind == "npy" or len(arr) > 1 else arr[0]
+        atomic_write(path, lambda f: np.save(f, arr))
     elif path.suffix.lower() == ".png":
         save_png(path, to_unit(images)[0] if len(images) == 1 else grid(images, ncol=min(10, len(images))))
     else:
@@ -356,7 +384,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("input", help="noisy image(s): a .png, or a .npy of (N, 28, 28) values in [-1, 1]")
+    ap.add_argument("input", help="noisy image(s): a .png, or a .npy of (N, H, W) grey or (N, 3, H, W) colour values "
+                    "in [-1, 1]")
     ap.add_argument("--out", required=True, help="where to write the result (.png or .npy)")
     ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="an unconditional DDPM")
     ap.add_argument("--sigma", type=float, default=None, help="the noise std in [-1, 1] units (default: estimate)")
@@ -382,9 +411,9 @@ def main(argv=None):
         ap.error(f"--out must end in .png or .npy, got {args.out}")
     try:
         device = resolve_device(args.device)
-        images, kind = read_input(args.input)
-        warn_if_clipped(images)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
+        images, kind = read_input(args.input, model.config.image_channels)
+        warn_if_clipped(images)
         g = torch.Generator(device=device).manual_seed(args.seed)
         # the chain's reverse step: ddpm.py's, or the fused kernel (--kernels)
         result = denoise(images, model, schedule, sigma=args.sigma, estimator=args.estimator, chains=args.chains,

@@ -3,8 +3,9 @@
     python sample.py --checkpoint checkpoints/mnist_class.pt --n 100 --out samples/mnist
     python sample.py --checkpoint checkpoints/mnist_class.pt --class 7 --guidance 0 --sampler ddim --steps 50
 
-Writes <out>.png (a grid; for a class-conditional model without --class, row r holds digit r) and <out>.npz
-(`images` (N, 1, H, W) float32 in [-1, 1], `labels` (N,), -1 where there is none). The same --seed gives the same
+Writes <out>.png (a grid; for a class-conditional model without --class, row r holds class r, named at its left
+when the checkpoint knows the class names) and <out>.npz
+(`images` (N, C, H, W) float32 in [-1, 1], `labels` (N,), -1 where there is none). The same --seed gives the same
 images on the same device.
 """
 
@@ -23,7 +24,7 @@ from classifier import load_classifier, predict
 from ddpm import EpsFunction, ddim_sample_from, sample
 from devices import DEVICE_HELP, resolve_device
 from files import write_json, write_npz
-from viz import grid, save_png
+from viz import grid, save_labelled_grid, save_png
 
 DEFAULT_GUIDANCE = 2.0  # w of classifier-free guidance: sharper, more typical digits than w = 0, still varied
 
@@ -103,8 +104,15 @@ def main(argv=None):
     out = Path(args.out)
     images = x.clamp(-1, 1).cpu().float().numpy()
     labels = np.full(args.n, -1) if y is None else y.numpy()
-    ncol = max(1, args.n // model.config.num_classes) if (y is not None and args.label is None) else 10
-    save_png(out.with_suffix(".png"), grid(x.clamp(-1, 1), ncol=min(ncol, args.n)), scale=2)
+    rows_are_classes = y is not None and args.label is None
+    ncol = min(max(1, args.n // model.config.num_classes) if rows_are_classes else 10, args.n)
+    names = ckpt.get("class_names") or []  # checkpoints written before class names were kept have none
+    if rows_are_classes and names:
+        # the class name beside each row: row r holds class r
+        row_names = [names[int(y[r * ncol])] for r in range(-(-args.n // ncol))]
+        save_labelled_grid(out.with_suffix(".png"), x.clamp(-1, 1), ncol, row_names)
+    else:
+        save_png(out.with_suffix(".png"), grid(x.clamp(-1, 1), ncol=ncol), scale=2)
     write_npz(out.with_suffix(".npz"), {"images": images, "labels": labels}, compressed=False)
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')} (checkpoint step {ckpt['step']})")
     if args.classifier:

@@ -47,3 +47,21 @@ def save_png(path, array, scale=1):
         array = array.repeat(scale, axis=0).repeat(scale, axis=1)
     atomic_write(path, lambda f: plt.imsave(f, array, cmap="gray" if array.ndim == 2 else None, vmin=0.0, vmax=1.0,
                                             format="png"))
+
+
+def save_labelled_grid(path, images, ncol, row_names, scale=2):
+    """A grid of (N, C, H, W) images with a name at the left of each row (the class of a class-conditional
+    sample grid), as a PNG, atomically."""
+    from files import write_figure
+
+    picture = grid(images, ncol)
+    h = images.shape[-2] + 2  # one row of the grid, with its gap
+    fig = plt.figure(figsize=(scale * picture.shape[1] / 72 + 1.2, scale * picture.shape[0] / 72), dpi=72)
+    ax = fig.add_axes((1.2 / (scale * picture.shape[1] / 72 + 1.2), 0, 1 - 1.2 / (scale * picture.shape[1] / 72 + 1.2),
+                       1))
+    show(ax, picture)
+    ax.set_yticks([2 + h * r + (h - 2) / 2 for r in range(len(row_names))], row_names, fontsize=9)
+    ax.tick_params(left=False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    write_figure(fig, path, dpi=72)

@@ -29,14 +29,16 @@ def masked_psnr(x, ref, where):
 
 
 def ssim(x, ref, size=7, sigma=1.5):
-    """Per-image SSIM of x against ref, both (N, 1, H, W) in [-1, 1], computed on [0, 1] with a Gaussian window."""
+    """Per-image SSIM of x against ref, both (N, C, H, W) in [-1, 1], computed on [0, 1] with a Gaussian window, each
+    channel on its own, then averaged over channels and positions."""
     a = (x.clamp(-1, 1).float() + 1) / 2
     b = (ref.float() + 1) / 2
     coords = torch.arange(size, dtype=torch.float32, device=a.device) - (size - 1) / 2
     g = torch.exp(-coords**2 / (2 * sigma**2))
     g = g / g.sum()
-    window = (g[:, None] * g[None, :]).view(1, 1, size, size)
-    blur = lambda z: F.conv2d(z, window)  # noqa: E731  "valid" windows only, as in Wang et al.
+    C = a.shape[1]
+    window = (g[:, None] * g[None, :]).expand(C, 1, size, size)  # one window per channel
+    blur = lambda z: F.conv2d(z, window, groups=C)  # noqa: E731  "valid" windows only, as in Wang et al.
     mu_a, mu_b = blur(a), blur(b)
     var_a = blur(a * a) - mu_a**2
     var_b = blur(b * b) - mu_b**2
@@ -62,10 +64,12 @@ def image_metrics(images, original, labels=None, classifier=None):
 
 
 def gaussian_blur(x, sigma=1.0):
-    """A Gaussian blur of (N, 1, H, W) images (reflect padding): the simplest denoiser, a baseline."""
+    """A Gaussian blur of (N, C, H, W) images, each channel on its own (reflect padding): the simplest denoiser, a
+    baseline."""
     radius = max(1, int(3 * sigma + 0.5))
     coords = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
     g = torch.exp(-coords**2 / (2 * sigma**2))
-    g = (g / g.sum()).view(1, 1, 1, -1)
-    x = F.conv2d(F.pad(x.float(), [radius, radius, 0, 0], mode="reflect"), g)
-    return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="reflect"), g.transpose(2, 3))
+    C = x.shape[1]
+    g = (g / g.sum()).expand(C, 1, 1, len(coords))  # (C, 1, 1, k): a row filter per channel
+    x = F.conv2d(F.pad(x.float(), [radius, radius, 0, 0], mode="reflect"), g, groups=C)
+    return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="reflect"), g.transpose(2, 3), groups=C)

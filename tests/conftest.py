@@ -48,3 +48,20 @@ def write_tiny_dataset(root, folder="mnist", n_train=64, n_test=16, seed=0, comp
 def tiny_data(tmp_path):
     write_tiny_dataset(tmp_path / "data")
     return tmp_path / "data"
+
+
+def write_tiny_cifar(root, n_per_file=4, seed=0):
+    """CIFAR-10 binary batches (1 label byte + 3 x 32 x 32 pixel bytes per record) with a bright square whose place
+    depends on the label. Returns the data root."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "cifar10" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    for name in names:
+        labels = rng.integers(0, 10, n_per_file).astype(np.uint8)
+        pixels = (rng.random((n_per_file, 3, 32, 32)) * 60).astype(np.uint8)
+        for i, lab in enumerate(labels):
+            pixels[i, lab % 3, 3 * lab: 3 * lab + 6, 4:10] = 255
+        records = np.concatenate([labels[:, None], pixels.reshape(n_per_file, -1)], axis=1)
+        (folder / name).write_bytes(records.astype(np.uint8).tobytes())
+    return Path(root)

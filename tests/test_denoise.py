@@ -99,7 +99,7 @@ def test_check_images_gives_clear_errors():
     ok = denoise.check_images(np.zeros((28, 28), dtype=np.float32) - 1)
     assert ok.shape == (1, 1, 28, 28)
     assert denoise.check_images(torch.zeros(5, 28, 28)).shape == (5, 1, 28, 28)
-    cases = [(torch.zeros(2, 3, 28, 28), "grey images"), (torch.zeros(32, 32), "28x28"),
+    cases = [(torch.zeros(2, 3, 28, 28), "grey images"), (torch.zeros(3, 3), "at least 4x4"),
              (torch.full((28, 28), 200.0), "x / 127.5 - 1"), (torch.full((28, 28), float("nan")), "NaN"),
              (torch.full((28, 28), 3.0), "outside \\[-1, 1\\]"), ([[0.0]], "tensor or a numpy array"),
              (np.array([["a"]]), "numbers")]
@@ -183,9 +183,9 @@ def test_cli_errors_are_clear(tmp_path):
 
     r = run_cli(tmp_path / "missing.png", "--out", tmp_path / "o.png")
     assert r.returncode != 0 and "no such file" in r.stderr
-    plt.imsave(tmp_path / "big.png", np.zeros((32, 32)), cmap="gray")
-    r = run_cli(tmp_path / "big.png", "--out", tmp_path / "o.png")
-    assert r.returncode != 0 and "28x28" in r.stderr
+    plt.imsave(tmp_path / "tiny.png", np.zeros((3, 3)), cmap="gray")
+    r = run_cli(tmp_path / "tiny.png", "--out", tmp_path / "o.png")
+    assert r.returncode != 0 and "at least 4x4" in r.stderr
     (tmp_path / "junk.png").write_bytes(b"not a png")
     r = run_cli(tmp_path / "junk.png", "--out", tmp_path / "o.png")
     assert r.returncode != 0 and "not a readable PNG" in r.stderr
