@@ -29,7 +29,7 @@ def torchrun(*args):
 
 def weights(path):
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return ckpt, {**{f"model.{k}": v for k, v in ckpt["model"].items()}, **{f"ema.{k}": v for k, v in ckpt["ema"].items()}}
+    return ckpt, {f"{part}.{k}": v for part in ("model", "ema") for k, v in ckpt[part].items()}
 
 
 def assert_same_weights(a, b):
