@@ -80,7 +80,7 @@ def run_model(name, loaded, args, images, classifier, bar):
     eps_fn = EpsFunction(model, y=labels if name == "class" else None)
     shape = (len(args.noises), len(args.starts))
     grids = {m: np.zeros(shape) for m, _ in METRICS}
-    examples = torch.zeros(*shape, 1, 28, 28)
+    examples = torch.zeros(*shape, *x0.shape[1:])  # (noises, starts, C, H, W)
     for i, noise in enumerate(args.noises):
         # the same noise draw for every start (and every model) at this noise level
         g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
@@ -146,13 +146,14 @@ def draw_examples(path, results, noises, starts):
     names = list(results)
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.6), squeeze=False)
     for c, name in enumerate(names):
-        ex = results[name]["examples"]  # (noises, starts, 1, 28, 28)
-        pic = tile(ex.flip(0).reshape(-1, 1, 28, 28), ncol=len(starts), pad=2)  # high noise at the top
+        ex = results[name]["examples"]  # (noises, starts, C, H, W)
+        pic = tile(ex.flip(0).reshape(-1, *ex.shape[2:]), ncol=len(starts), pad=2)  # high noise at the top
         ax = axes[0, c]
         ax.imshow(pic, cmap="gray", vmin=0, vmax=1)
-        step = 30
-        ax.set_xticks([2 + 14 + step * j for j in range(len(starts))], [f"{s:.1f}" for s in starts], fontsize=7)
-        ax.set_yticks([2 + 14 + step * i for i in range(len(noises))], [f"{v:.1f}" for v in noises[::-1]],
+        side = ex.shape[-1]
+        step, mid = side + 2, 2 + side // 2  # one cell with its 2-pixel gap; the middle of the first cell
+        ax.set_xticks([mid + step * j for j in range(len(starts))], [f"{s:.1f}" for s in starts], fontsize=7)
+        ax.set_yticks([mid + step * i for i in range(len(noises))], [f"{v:.1f}" for v in noises[::-1]],
                       fontsize=7)
         ax.set_xlabel("start")
         ax.set_ylabel("noise")
