@@ -54,24 +54,34 @@ def timestep_embedding(t, dim):
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)  # (B, dim)
 
 
+class GroupNormSiLU(nn.GroupNorm):
+    """SiLU(GroupNorm(x + add)): the normalise-then-activate that opens every convolution here. `add`, a (B, C)
+    vector added to every pixel first, is how the time/class embedding enters a ResBlock. One module (a GroupNorm,
+    with its weight and bias) so that a fused kernel can stand in for the three operations (kernels/)."""
+
+    def forward(self, x, add=None):
+        if add is not None:
+            x = x + add[:, :, None, None]  # (B, C) -> (B, C, 1, 1): the same vector at every pixel
+        return F.silu(super().forward(x))
+
+
 class ResBlock(nn.Module):
     """GroupNorm -> SiLU -> 3x3 conv, twice, with the embedding added in between and a residual connection."""
 
     def __init__(self, c_in, c_out, emb_dim, groups):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, c_in)
+        self.norm1 = GroupNormSiLU(groups, c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.emb = nn.Linear(emb_dim, c_out)
-        self.norm2 = nn.GroupNorm(groups, c_out)
+        self.norm2 = GroupNormSiLU(groups, c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         # a 1x1 conv only where the channel count changes, so the residual can be added
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, emb):
-        h = self.conv1(F.silu(self.norm1(x)))
-        # the same time/class vector is added to every pixel: (B, c_out) -> (B, c_out, 1, 1)
-        h = h + self.emb(F.silu(emb))[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv1(self.norm1(x))
+        # the time/class embedding, added to every pixel before the second normalisation
+        h = self.conv2(self.norm2(h, add=self.emb(F.silu(emb))))
         return h + self.skip(x)
 
 
@@ -96,7 +106,7 @@ class UNet(nn.Module):
         self.mid = ResBlock(c2, c2, emb_dim, g)  # 7x7
         self.up2 = ResBlock(c2 + c2, c2, emb_dim, g)  # 14x14, after concatenating the down2 skip
         self.up1 = ResBlock(c2 + c1, c1, emb_dim, g)  # 28x28, after concatenating the down1 skip
-        self.norm_out = nn.GroupNorm(g, c1)
+        self.norm_out = GroupNormSiLU(g, c1)
         self.conv_out = nn.Conv2d(c1, config.image_channels, 3, padding=1)
         # start as the zero predictor: the first loss is then E[eps^2] = 1 and training starts calm
         nn.init.zeros_(self.conv_out.weight)
@@ -131,7 +141,7 @@ class UNet(nn.Module):
         h = self.up2(torch.cat([h, h2], dim=1), emb)  # (B, 2w, H/2, W/2)
         h = F.interpolate(h, scale_factor=2, mode="nearest")  # (B, 2w, H, W)
         h = self.up1(torch.cat([h, h1], dim=1), emb)  # (B, w, H, W)
-        return self.conv_out(F.silu(self.norm_out(h)))  # (B, image_channels, H, W)
+        return self.conv_out(self.norm_out(h))  # (B, image_channels, H, W)
 
 
 def count_parameters(model):
