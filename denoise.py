@@ -378,6 +378,7 @@ def write_output(path, images, kind):
 
 
 def main(argv=None):
+    import fast
     import kernels
     from devices import DEVICE_HELP, resolve_device
 
@@ -397,6 +398,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
+    ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
     args = ap.parse_args(argv)
 
     from checkpoint import CheckpointError, load_ddpm
@@ -412,6 +414,10 @@ def main(argv=None):
     try:
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
+        if args.fast:  # the fast path swaps the model (fast.py); the chain's step comes from --kernels below
+            path = fast.fast_path(model, schedule, device, fused=args.kernels != "torch")
+            model = path.model
+            print(path.summary)
         images, kind = read_input(args.input, model.config.image_channels)
         warn_if_clipped(images)
         g = torch.Generator(device=device).manual_seed(args.seed)

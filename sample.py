@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import fast
 import kernels
 from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier, predict
@@ -44,6 +45,7 @@ def parse(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
+    ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
     ap.add_argument("--out", default="samples/samples", help="output path without extension (default samples/samples)")
     ap.add_argument("--classifier", default=None,
                     help="a 'classifier' checkpoint: report which classes it sees in the samples (and how often the "
@@ -91,6 +93,10 @@ def main(argv=None):
         step, _ = kernels.choose(args.kernels, device, schedule)  # the reverse step: ddpm.py's, or the fused kernel
     except kernels.Unavailable as e:
         sys.exit(f"error: {e}")
+    if args.fast:  # the fast path swaps the model and the reverse step (fast.py)
+        path = fast.fast_path(model, schedule, device, fused=args.kernels != "torch")
+        model, step = path.model, path.step
+        print(path.summary)
     eps_fn = EpsFunction(model, y=None if y is None else y.to(device), guidance=w, generator=g)
     n_steps = schedule.T if args.sampler == "ddpm" else args.steps
     with tqdm(total=n_steps, desc=f"sampling {args.n} images", unit="step") as bar:

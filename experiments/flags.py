@@ -11,6 +11,7 @@ from pathlib import Path
 import paths  # noqa: F401  (first: puts the project root on sys.path)
 import kernels
 from devices import DEVICE_HELP
+from fast import FLAG_HELP as FAST_HELP
 from paths import RESULTS, ROOT
 
 
@@ -62,6 +63,7 @@ def figure_parser(doc, defaults):
     ap.add_argument("--classifier", default=None, help="classifier checkpoint for class preservation "
                     "(default: the shipped one for the dataset)")
     ap.add_argument("--snapshots", type=positive_int, default=8, help="chain snapshots drawn per row")
+    ap.add_argument("--fast", action="store_true", help=FAST_HELP)
     add_common_flags(ap, RESULTS)
     if "cycles" in defaults:
         ap.add_argument("--cycles", type=positive_int, default=defaults["cycles"],

@@ -1,5 +1,6 @@
 """loading.py - what a figure script loads before its experiment: the device, the DDPM (checked to be the kind the
-figure needs), its schedule, the reverse step and conditioning input to run (--kernels), the first --n test images,
+figure needs), its schedule, the reverse step and conditioning input to run (--kernels, --fast), the first --n test
+images,
 the classifier that judges "class kept", and a generator seeded with --seed."""
 
 import sys
@@ -12,6 +13,7 @@ import kernels
 from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier
 from devices import resolve_device
+from fast import fast_path
 from paths import CLASSIFIERS
 
 
@@ -28,6 +30,10 @@ class Run:
             x0, labels = data.load_test_images(dataset, args.n, args.data_dir)
             # the reverse step for the samplers' step= and the model input for EpsFunction's concat=
             self.step, self.concat = kernels.choose(args.kernels, self.device, self.schedule)
+            if args.fast:  # the fast path swaps the model and the drop-ins (fast.py)
+                fast = fast_path(self.model, self.schedule, self.device, fused=args.kernels != "torch")
+                self.model, self.step, self.concat = fast.model, fast.step, fast.concat
+                print(fast.summary)
         except (CheckpointError, data.DataError, kernels.Unavailable) as e:
             sys.exit(f"error: {e}")
         self.x0, self.labels = x0.to(self.device), labels.to(self.device)  # (N, 1, 28, 28) in [-1, 1], (N,)

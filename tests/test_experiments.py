@@ -52,6 +52,7 @@ def tiny(tmp_path_factory):
 
 SCRIPTS = [
     (fig1_matched_timestep, "fig1_matched_timestep", "mnist_class", "mnist", []),
+    (fig1_matched_timestep, "fig1_matched_timestep", "mnist_class", "mnist", ["--fast"]),
     (fig2_less_noise_timestep, "fig2_less_noise_timestep", "mnist_class", "mnist", ["--cycles", "2"]),
     (fig3_repeat_last_step, "fig3_repeat_last_step", "mnist_class", "mnist", ["--repeats", "5"]),
     (fig4_wrong_timestep, "fig4_wrong_timestep", "mnist_class", "mnist", []),
@@ -62,7 +63,7 @@ SCRIPTS = [
 ]
 
 
-@pytest.mark.parametrize("module, name, model, dataset, extra", SCRIPTS, ids=[s[1] for s in SCRIPTS])
+@pytest.mark.parametrize("module, name, model, dataset, extra", SCRIPTS, ids=[" ".join([s[1], *s[4]]) for s in SCRIPTS])
 def test_figure_script_writes_the_contract(tiny, tmp_path, module, name, model, dataset, extra):
     root, data_dir, ckpts = tiny
     module.main(["--n", "2", "--checkpoint", str(ckpts[model]), "--classifier", str(root / f"clf_{dataset}.pt"),

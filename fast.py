@@ -1,0 +1,210 @@
+"""fast.py - the fast path: a layer beside the readable code. It swaps modules and settings around a trained UNet
+and hands the samplers their fused drop-ins; it never changes the lines a reader follows in ddpm.py or unet.py.
+
+    fast = fast_path(model, schedule, device)            # prints nothing; fast.summary says what it turned on
+    eps_fn = EpsFunction(fast.model, y=..., concat=fast.concat)
+    x, _ = sample(eps_fn, schedule, shape, step=fast.step, ...)
+
+The levers, each turned on only where it can run:
+  bf16 autocast     the UNet's convolutions and matrix products in bfloat16 (a CUDA GPU, or a CPU with bf16); its
+                    output goes back to fp32, so the chain itself (x_t, the reverse step) stays in fp32
+  channels-last     the UNet's weights and inputs in NHWC memory order, which convolution kernels prefer
+  fused GroupNorm   kernels/group_norm_silu.py for every unet.GroupNormSiLU (CUDA with Triton)
+  fused step, concat   kernels/reverse_step.py and kernels/masked_concat.py (CUDA with Triton; kernels.choose)
+  torch.compile     only when asked (compile=True): it costs tens of seconds before the first step
+The `--fast` flag of the scripts (figure scripts, sample.py, denoise.py) is fast_path with its defaults (with
+`--kernels torch`, without the fused kernels). What each lever buys is measured, side by side, by
+`python fast.py` (this machine) and kernels/bench.py (a GPU), in docs/benchmarks.md.
+"""
+
+import copy
+import importlib.util
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+
+FLAG_HELP = ("the fast path (fast.py): bf16 autocast, channels-last and, on a CUDA GPU with Triton, the fused "
+             "kernels; what it turned on is printed")
+
+
+def cpu_has_bf16():
+    """Whether this CPU runs bfloat16 natively (AVX-512 BF16 or AMX): autocast to bf16 pays only there."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class Autocast(nn.Module):
+    """A UNet run under autocast (and in channels-last memory order), its output back in fp32. It keeps the UNet's
+    `config`, so EpsFunction and the samplers take it as they take the UNet."""
+
+    def __init__(self, model, dtype=torch.bfloat16, channels_last=False):
+        super().__init__()
+        self.model, self.dtype, self.channels_last = model, dtype, channels_last
+        self.config = model.config
+
+    def forward(self, x, t, y=None):
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=x.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            eps = self.model(x, t, y)
+        return eps.float().contiguous()  # (B, C, H, W) fp32, NCHW: what the reverse step expects
+
+
+@dataclass
+class FastPath:
+    """What fast_path built: the model to call, the reverse step and conditioning input to pass the samplers, and
+    the levers it turned on (and why the others are off)."""
+
+    model: nn.Module
+    step: object
+    concat: object
+    turned_on: list = field(default_factory=list)
+    left_off: list = field(default_factory=list)
+
+    @property
+    def summary(self):
+        on = ", ".join(self.turned_on) or "nothing"
+        off = "; ".join(self.left_off)
+        return f"fast path: {on}" + (f" (off: {off})" if off else "")
+
+
+def fast_path(model, schedule, device, *, bf16=True, channels_last=True, fused=True, compile=False):
+    """The fast version of a trained UNet (a copy: `model` itself is left as it is) and the samplers' drop-ins, with
+    every lever that can run on `device` (see the module docstring). Falls back lever by lever, never fails."""
+    import ddpm
+    import kernels
+
+    device = torch.device(device)
+    fast = copy.deepcopy(model).eval()
+    turned_on, left_off = [], []
+    has_triton = importlib.util.find_spec("triton") is not None
+    on_cuda = device.type == "cuda"
+
+    step, concat = schedule.p_step, ddpm.masked_concat
+    if fused and on_cuda and has_triton:
+        from kernels.group_norm_silu import fuse_group_norms
+
+        fuse_group_norms(fast)
+        step, concat = kernels.choose("triton", device, schedule)
+        turned_on.append("fused GroupNorm + SiLU, reverse step and concat (Triton)")
+    elif fused:
+        left_off.append("fused kernels: need a CUDA GPU and Triton")
+
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+        turned_on.append("channels-last")
+    dtype = torch.float32
+    if bf16 and (on_cuda or cpu_has_bf16()):
+        dtype = torch.bfloat16
+        turned_on.append("bf16 autocast")
+    elif bf16:
+        left_off.append("bf16 autocast: this CPU has no native bf16")
+    wrapped = Autocast(fast, dtype, channels_last)
+    if compile:
+        wrapped.model = torch.compile(wrapped.model)
+        turned_on.append("torch.compile")
+    return FastPath(wrapped, step, concat, turned_on, left_off)
+
+
+def main(argv=None):
+    """Measure the levers on this machine, side by side in one run: the class-conditional sampler's time per step
+    (guidance w = 2, so each step is one UNet pass over 2B images) for eager fp32 and each lever added in turn, and
+    the quality guard: the share of samples the classifier assigns the class asked for, fp32 against fast."""
+    import argparse
+    import platform
+    import statistics
+    import time
+
+    from checkpoint import load_ddpm
+    from classifier import load_classifier, predict
+    from ddpm import EpsFunction, sample, sample_from
+    from devices import DEVICE_HELP, resolve_device
+    from files import write_json
+
+    ap = argparse.ArgumentParser(description=main.__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", default="checkpoints/mnist_class.pt")
+    ap.add_argument("--batch", type=int, default=256, help="images per chain (default 256)")
+    ap.add_argument("--steps", type=int, default=5, help="reverse steps per timing (default 5)")
+    ap.add_argument("--repeats", type=int, default=5, help="timings per variant, interleaved (default 5)")
+    ap.add_argument("--quality", type=int, default=0, help="samples per path for the quality guard (0: none)")
+    ap.add_argument("--compile", action="store_true", help="add a torch.compile row (its compile time is reported)")
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP)
+    ap.add_argument("--out", default=None, help="write the results as json here")
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    model, schedule, _ = load_ddpm(args.checkpoint, device)
+    variants = {"eager fp32": fast_path(model, schedule, device, bf16=False, channels_last=False, fused=False),
+                "+ channels-last": fast_path(model, schedule, device, bf16=False, fused=False),
+                "+ bf16 autocast": fast_path(model, schedule, device, fused=False),
+                "+ fused kernels (--fast)": fast_path(model, schedule, device)}
+    compile_s = None
+    if args.compile:
+        variants["+ torch.compile"] = fast_path(model, schedule, device, compile=True)
+    # a lever that cannot run here (the fused kernels without a GPU) adds nothing: leave out rows that repeat one
+    seen, kept = set(), {}
+    for name, v in variants.items():
+        if tuple(v.turned_on) not in seen:
+            seen.add(tuple(v.turned_on))
+            kept[name] = v
+    variants = kept
+    fast_name = list(variants)[-2 if args.compile else -1]  # the --fast path: every lever but torch.compile
+    g = torch.Generator(device=device).manual_seed(0)
+    y = torch.arange(args.batch, device=device) % 10
+    x = torch.randn(args.batch, model.config.image_channels, model.config.image_size, model.config.image_size,
+                    device=device, generator=g)
+
+    def chain(v):
+        eps_fn = EpsFunction(v.model, y=y, guidance=2.0, concat=v.concat)
+        return sample_from(eps_fn, schedule, x, args.steps, step=v.step, generator=g)[0]
+
+    for name, v in variants.items():  # warm-up (and, for torch.compile, the compile)
+        t0 = time.perf_counter()
+        chain(v)
+        if name == "+ torch.compile":
+            compile_s = time.perf_counter() - t0
+    times = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, v in variants.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            chain(v)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - t0) / args.steps)
+    base = statistics.median(times["eager fp32"])
+    rows = []
+    for name, v in variants.items():
+        s = statistics.median(times[name])
+        rows.append({"variant": name, "levers": v.turned_on, "ms per step": 1e3 * s,
+                     "images/s (T = 200 chain)": args.batch / (s * schedule.T), "speed-up": base / s,
+                     "all timings ms": [round(1e3 * t, 2) for t in times[name]]})
+        print(f"{name:28s} {1e3 * s:9.1f} ms per step   {base / s:5.2f}x   ({v.summary})")
+    result = {"command": "python fast.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+              "device": str(device), "machine": platform.processor() or platform.machine(),
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "batch": args.batch,
+              "steps_timed": args.steps, "repeats": args.repeats, "compile_s": compile_s, "rows": rows}
+    if args.quality:
+        clf, _ = load_classifier("checkpoints/classifier_mnist.pt")
+        labels = torch.arange(args.quality, device=device) % 10
+        result["quality"] = {}
+        for name in ("eager fp32", fast_name):
+            v = variants[name]
+            gq = torch.Generator(device=device).manual_seed(1)
+            eps_fn = EpsFunction(v.model, y=labels, guidance=2.0, concat=v.concat)
+            shape = (args.quality, model.config.image_channels, model.config.image_size, model.config.image_size)
+            images = sample(eps_fn, schedule, shape, device=device, step=v.step, generator=gq)[0]
+            kept = (predict(clf, images.clamp(-1, 1).cpu()) == labels.cpu()).float().mean().item()
+            result["quality"][name] = {"n": args.quality, "classified_as_asked": kept}
+            print(f"quality, {name}: {100 * kept:.1f}% of {args.quality} samples at w = 2 classified as asked")
+    if args.out:
+        write_json(args.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The fast path (fast.py) on the CPU: it leaves the readable model as it is, falls back lever by lever, says what it
+turned on, and changes the noise prediction only by bf16 rounding."""
+
+import torch
+
+import fast
+from ddpm import EpsFunction, Schedule, sample
+from unet import GroupNormSiLU, UNet, UNetConfig
+
+
+def test_fast_path_on_the_cpu_keeps_the_model_and_predicts_the_same_eps():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(num_classes=10, width=16)).eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.1)
+    schedule = Schedule(20)
+    path = fast.fast_path(model, schedule, "cpu")
+    assert "channels-last" in path.turned_on and any("fused kernels" in why for why in path.left_off)
+    assert path.summary.startswith("fast path: ") and path.step == schedule.p_step
+    assert path.model.config == model.config
+    # the original is untouched: its own modules, fp32, NCHW
+    assert all(type(m) is GroupNormSiLU for m in model.modules() if isinstance(m, GroupNormSiLU))
+    assert model.conv_in.weight.is_contiguous()
+    x, t, y = torch.randn(4, 1, 28, 28), torch.tensor([1, 7, 13, 20]), torch.tensor([0, 3, 9, 10])
+    with torch.no_grad():
+        ref, got = model(x, t, y), path.model(x, t, y)
+    assert got.dtype == torch.float32 and got.is_contiguous()
+    tol = 0.05 if "bf16 autocast" in path.turned_on else 1e-5  # bf16 keeps 8 bits of mantissa
+    assert ((got - ref).norm() / ref.norm()).item() < tol
+    # the samplers take it as they take the UNet
+    out, _ = sample(EpsFunction(path.model, y=y, guidance=2.0, concat=path.concat), schedule, (4, 1, 28, 28),
+                    step=path.step, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (4, 1, 28, 28) and torch.isfinite(out).all()
+
+
+def test_every_lever_off_is_the_plain_model():
+    model = UNet(UNetConfig(width=8)).eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.1)
+    path = fast.fast_path(model, Schedule(20), "cpu", bf16=False, channels_last=False, fused=False)
+    assert path.turned_on == [] and path.summary == "fast path: nothing"
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([3, 9])
+    with torch.no_grad():
+        assert torch.equal(path.model(x, t), model(x, t))
+
+
+def test_sample_script_takes_the_fast_flag(tmp_path, capsys):
+    import numpy as np
+
+    import sample
+    from conftest import ROOT
+
+    sample.main(["--checkpoint", str(ROOT / "checkpoints" / "mnist_class.pt"), "--n", "2", "--sampler", "ddim",
+                 "--steps", "3", "--fast", "--device", "cpu", "--out", str(tmp_path / "s")])
+    assert "fast path: channels-last" in capsys.readouterr().out
+    assert np.load(tmp_path / "s.npz")["images"].shape == (2, 1, 28, 28)
