@@ -10,7 +10,9 @@ timed side by side in one run with triton.testing.do_bench (median of repeated r
      Schedule.p_step), torch.compile of the eager version; at the MNIST case (B = 256, 1 x 28 x 28) and a large case
      (64M elements); the small case also under a CUDA graph, which removes the launch overhead that dominates at
      200k elements.
-  2. the masked-conditioning concat (ddpm.masked_concat against the kernel), the same way.
+  2. the masked-conditioning concat (ddpm.masked_concat against the kernel), the same way; and the fused
+     SiLU(GroupNorm(x + emb)) against unet.GroupNormSiLU eager and compiled, on a 28x28 ResBlock activation at
+     batch 512 and a 64M-element one.
   3. the whole sampler, T = 200, B = 256, one UNet and seed: eager (ddpm.py's step), with the fused step as
      `step=`, and that with the 200-step loop captured in one CUDA graph; images per second, and the share of a step
      that is not the UNet. (The guidance combine runs in EpsFunction on every path.)
@@ -37,9 +39,10 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ddpm import EpsFunction, Schedule, guided_eps, masked_concat, sample_from  # noqa: E402
+from kernels.group_norm_silu import group_norm_silu_triton  # noqa: E402
 from kernels.masked_concat import masked_concat_triton  # noqa: E402
 from kernels.reverse_step import fused_p_step, reverse_step_triton, step_coefficients  # noqa: E402
-from unet import UNet, UNetConfig  # noqa: E402
+from unet import GroupNormSiLU, UNet, UNetConfig  # noqa: E402
 
 SCHEDULE = Schedule(200)
 T_CHECK = 150  # the step whose coefficients the operation benchmarks use
@@ -90,6 +93,17 @@ def check(device, shapes):
         ok = err < 1e-5 and bool((m[clear] == ref_m[clear]).all())
         rows.append({"check": "masked concat, probabilistic: out and p", "shape": str(tuple(shape)), "value": err,
                      "passes": ok})
+    for shape in ((4, 32, 28, 28), (3, 16, 29, 31)):
+        x, emb = torch.randn(shape, device=device), torch.randn(shape[:2], device=device)
+        norm = GroupNormSiLU(8, shape[1]).to(device)
+        torch.nn.init.normal_(norm.weight, 1.0, 0.3)
+        with torch.no_grad():
+            ref = norm.double()(x.double(), emb.double())
+        out = torch.full_like(x, float("nan"))
+        group_norm_silu_triton(x, norm.weight.float(), norm.bias.float(), 8, norm.eps, emb, out=out)
+        err = rel_err(out, ref)
+        rows.append({"check": "GroupNorm + SiLU, embedding add", "shape": str(shape), "value": err,
+                     "passes": err < 1e-5})
     return rows, all(r["passes"] for r in rows)
 
 
@@ -186,6 +200,25 @@ def masked_concat_case(case, shape, device, smoke, copy_gbs):
     rows.append(row("masked concat: Triton", case, timer(tri, smoke), nbytes, copy_gbs))
     if not smoke and case.startswith("MNIST"):
         rows.append(graph_row("masked concat: Triton, CUDA graph", case, tri, nbytes, copy_gbs))
+    return rows
+
+
+def bench_group_norm(cases, device, smoke, copy_gbs):
+    """SiLU(GroupNorm(x + emb)) (unet.GroupNormSiLU) eager, compiled and fused, on UNet-shaped activations."""
+    rows = []
+    for case, (B, C, H, W) in cases:
+        x = torch.randn(B, C, H, W, device=device)
+        emb = torch.randn(B, C, device=device)
+        norm = GroupNormSiLU(8, C).to(device)
+        nbytes = 8 * x.numel()  # the least it must move: read x once, write out once (fp32)
+        comp_fn = compiled(norm.forward, smoke)
+        with torch.no_grad():
+            rows.append(row("GroupNorm + SiLU: eager", case, timer(lambda: norm(x, emb), smoke), nbytes, copy_gbs))
+            rows.append(row("GroupNorm + SiLU: torch.compile", case, timer(lambda: comp_fn(x, emb), smoke), nbytes,
+                            copy_gbs))
+            rows.append(row("GroupNorm + SiLU: Triton", case, timer(
+                lambda: group_norm_silu_triton(x, norm.weight, norm.bias, 8, norm.eps, emb), smoke), nbytes,
+                copy_gbs))
     return rows
 
 
@@ -301,6 +334,9 @@ def main(argv=None):
 
     ops = bench_reverse_step(cases, device, args.smoke, copy_gbs) + bench_masked_concat(cases, device, args.smoke,
                                                                                          copy_gbs)
+    norm_cases = ([("ResBlock 28x28, B=2", (2, 32, 28, 28))] if args.smoke else
+                  [("ResBlock 28x28, B=512", (512, 32, 28, 28)), ("large 64M", (64, 64, 128, 128))])
+    ops += bench_group_norm(norm_cases, device, args.smoke, copy_gbs)
     sections.append("## Fused operations (median of do_bench; GB/s by the bytes each must move)\n\n"
                     + markdown(ops) + "\n")
     write()

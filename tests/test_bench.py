@@ -17,7 +17,8 @@ def test_bench_smoke_writes_its_tables(tmp_path):
                        capture_output=True, text=True, timeout=600, env={"TRITON_INTERPRET": "1", "PATH": ""})
     assert r.returncode == 0, r.stderr[-2000:]
     text = out.read_text()
-    for name in ("reverse step: Triton", "reverse step: torch.compile", "masked concat: eager", "| kernels |"):
+    for name in ("reverse step: Triton", "reverse step: torch.compile", "masked concat: eager", "| kernels |",
+                 "GroupNorm + SiLU: Triton", "GroupNorm + SiLU, embedding add"):
         assert name in text
     assert "smoke run: not a measurement" in text
 
