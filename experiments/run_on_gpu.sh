@@ -6,12 +6,16 @@
 #   2. the noise-by-start sweep at n = 500 (experiments/sweep_noise_vs_start.py)
 #   3. blind denoising at n = 500, 8 chains, 100 calibration images (experiments/blind_denoising.py)
 #   4. the same chains with sigma_t^2 = beta_t instead of the posterior variance (the ablation in docs/beyond.md)
-#   5. the kernel benchmarks (kernels/bench.py)
+#   5. the kernel benchmarks (kernels/bench.py), with the fused GroupNorm + SiLU kernel
+#   6. the fast path, lever by lever, and its quality guard (python fast.py: 1000 samples at w = 2, fp32 and --fast)
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
-#       bash experiments/run_on_gpu.sh               # a dry run anywhere: 1.5 min on the 2-core development CPU
+#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4' bash experiments/run_on_gpu.sh
+#                                                    # a dry run anywhere: about 3 min on the 2-core development CPU
 #
+# STAGES picks the stages (default all: "1 2 3 4 5 6"; their time limits add up to more than one 10-minute call, so a
+# session that has the sweep and blind denoising already runs STAGES="1 5 6").
 # scikit-image's wavelet denoiser needs PyWavelets; a machine without it and without network access can be given
 # wheels in .whl/ (installed into /tmp/site first).
 set -u
@@ -22,12 +26,15 @@ CHAINS=${CHAINS:-8}
 CAL=${CAL:-100}
 BENCH=${BENCH:-}
 SWEEP=${SWEEP:-}
+FAST=${FAST:---batch 256 --steps 20 --repeats 5 --compile --quality 1000}
+STAGES=${STAGES:-1 2 3 4 5 6}
 PY=${PYTHON:-python3}
 RES=$(mktemp -d)
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 
 stage() { echo "== $(date +%T) $*"; }
+want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 pack() { tar -C "$RES" -czf "$OUT/results.tar.gz" . ; }
 
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -46,23 +53,37 @@ KERNELS=auto
 grep -q "all checks pass" "$RES/checks.log" || KERNELS=torch
 pack
 
-stage "2. sweep"
-timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --kernels "$KERNELS" \
-    --no-progress --out "$RES/sweep" \
-    2>&1 | tee "$RES/sweep.log"
-pack
+if want 2; then
+    stage "2. sweep"
+    timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --kernels "$KERNELS" \
+        --no-progress --out "$RES/sweep" \
+        2>&1 | tee "$RES/sweep.log"
+    pack
+fi
 
-stage "3. blind denoising"
-timeout 120 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
-    --kernels "$KERNELS" --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
-pack
+if want 3; then
+    stage "3. blind denoising"
+    timeout 120 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
+        --kernels "$KERNELS" --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
+    pack
+fi
 
-stage "4. blind denoising, sigma_t^2 = beta_t"
-timeout 40 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
-    --kernels "$KERNELS" --variance beta --no-conditional --no-progress --out "$RES/blind_beta" 2>&1 | tee "$RES/blind_beta.log"
-pack
+if want 4; then
+    stage "4. blind denoising, sigma_t^2 = beta_t"
+    timeout 40 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
+        --kernels "$KERNELS" --variance beta --no-conditional --no-progress --out "$RES/blind_beta" 2>&1 | tee "$RES/blind_beta.log"
+    pack
+fi
 
-stage "5. kernel benchmarks"
-timeout 130 $PY kernels/bench.py $BENCH --out "$RES/benchmarks.md" 2>&1 | tee "$RES/bench.log"
-pack
+if want 5; then
+    stage "5. kernel benchmarks"
+    timeout 130 $PY kernels/bench.py $BENCH --out "$RES/benchmarks.md" 2>&1 | tee "$RES/bench.log"
+    pack
+fi
+
+if want 6; then
+    stage "6. the fast path"
+    timeout 150 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --out "$RES/fast.json" 2>&1 | tee "$RES/fast.log"
+    pack
+fi
 stage "done"
