@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     limit: int = 0  # train on the first `limit` images only (0: all); for quick tests
     ckpt_every: int = 200  # write a checkpoint every this many steps
+    fast: bool = False  # bf16 autocast and channels-last for the UNet's passes (fast.py); the weights stay fp32
 
 
 # fields that define the model or the data it learns; a resumed run may not change them
@@ -220,8 +221,16 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
         gen.set_state(resume["rng"]["generator"])
         torch.set_rng_state(resume["rng"]["torch_cpu"])
         step, wall = resume["step"], resume["wall_time_s"]
+    # --fast: the same UNet run under bf16 autocast in channels-last order (fast.Autocast; weights and optimizer fp32)
+    net = model
+    if cfg.fast:
+        from fast import Autocast, cpu_has_bf16
+
+        bf16 = device.type == "cuda" or cpu_has_bf16()
+        net = Autocast(model.to(memory_format=torch.channels_last), torch.bfloat16 if bf16 else torch.float32, True)
     # several processes: DistributedDataParallel averages the gradients of the shares in backward()
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(net)
 
     x_all, y_all = x_all.to(device), y_all.to(device)
     schedule = Schedule(cfg.T, cfg.schedule).to(device)

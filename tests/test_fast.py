@@ -52,3 +52,15 @@ def test_sample_script_takes_the_fast_flag(tmp_path, capsys):
                  "--steps", "3", "--fast", "--device", "cpu", "--out", str(tmp_path / "s")])
     assert "fast path: channels-last" in capsys.readouterr().out
     assert np.load(tmp_path / "s.npz")["images"].shape == (2, 1, 28, 28)
+
+
+def test_train_takes_the_fast_flag(tiny_data, tmp_path):
+    import train
+    from checkpoint import load_ddpm
+
+    train.main(["--dataset", "mnist", "--cond", "class", "--steps", "2", "--width", "8", "--T", "20",
+                "--batch-size", "8", "--no-progress", "--device", "cpu", "--fast", "--data-dir", str(tiny_data),
+                "--out", str(tmp_path / "run")])
+    model, _, ckpt = load_ddpm(tmp_path / "run" / "checkpoint.pt")  # an ordinary fp32 checkpoint
+    assert ckpt["train_config"]["fast"] and ckpt["step"] == 2 and ckpt["loss"] == ckpt["loss"]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
