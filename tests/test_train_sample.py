@@ -17,7 +17,8 @@ def run_train(tiny_data, out, *extra):
     return load_checkpoint(out / "checkpoint.pt", "ddpm")
 
 
-def test_train_then_resume_continues_exactly(tiny_data, tmp_path):
+def test_train_then_resume_continues_exactly(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.delenv("DDPM_DATA_DIR", raising=False)  # the resumed run must find its data through the checkpoint
     full = run_train(tiny_data, tmp_path / "full", "--steps", "6", "--ckpt-every", "3")
     part = run_train(tiny_data, tmp_path / "part", "--steps", "3")
     assert part["step"] == 3 and np.isfinite(part["loss"])
