@@ -132,6 +132,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5, help="timings per variant, interleaved (default 5)")
     ap.add_argument("--quality", type=int, default=0, help="samples per path for the quality guard (0: none)")
     ap.add_argument("--compile", action="store_true", help="add a torch.compile row (its compile time is reported)")
+    ap.add_argument("--train-batch", type=int, default=0,
+                    help="also time training steps (Algorithm 1, Adam) at this batch, fp32 against --fast (0: no)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=("auto", "torch"), default="auto",
                     help="torch: leave the fused kernels out of every row (where their checks failed)")
@@ -190,6 +192,8 @@ def main(argv=None):
               "device": str(device), "machine": platform.processor() or platform.machine(),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "batch": args.batch,
               "steps_timed": args.steps, "repeats": args.repeats, "compile_s": compile_s, "rows": rows}
+    if args.train_batch:
+        result["training"] = time_training(model, schedule, device, args.train_batch, args.repeats)
     if args.quality:
         clf, _ = load_classifier("checkpoints/classifier_mnist.pt")
         labels = torch.arange(args.quality, device=device) % 10
@@ -206,6 +210,44 @@ def main(argv=None):
     if args.out:
         write_json(args.out, result)
     return result
+
+
+def time_training(model, schedule, device, batch, repeats):
+    """Seconds per training step (loss, backward, Adam step) of a fresh copy of `model`, fp32 against bf16 autocast
+    with channels-last (train.py --fast), interleaved; returns the medians and the ratio."""
+    import statistics
+    import time
+
+    from ddpm import training_loss
+
+    g = torch.Generator(device=device).manual_seed(0)
+    x0 = torch.rand(batch, model.config.image_channels, model.config.image_size, model.config.image_size,
+                    device=device, generator=g) * 2 - 1
+    y = torch.randint(0, 10, (batch,), device=device, generator=g)
+    nets = {}
+    for name, fast in (("fp32", False), ("--fast", True)):
+        m = copy.deepcopy(model).train()
+        bf16 = fast and (device.type == "cuda" or cpu_has_bf16())
+        net = Autocast(m.to(memory_format=torch.channels_last) if fast else m,
+                       torch.bfloat16 if bf16 else torch.float32, fast)
+        nets[name] = (net, torch.optim.Adam(m.parameters(), lr=1e-4))
+    times = {name: [] for name in nets}
+    for i in range(repeats + 1):  # the first round warms up
+        for name, (net, opt) in nets.items():
+            t0 = time.perf_counter()
+            loss = training_loss(net, schedule, x0, y=y, generator=g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss.item()
+            if i:
+                times[name].append(time.perf_counter() - t0)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    for name in nets:
+        print(f"training step, batch {batch}, {name:6s}: {1e3 * med[name]:8.1f} ms")
+    return {"batch": batch, "ms per step": {k: 1e3 * v for k, v in med.items()},
+            "speed-up": med["fp32"] / med["--fast"],
+            "all timings ms": {k: [round(1e3 * t, 1) for t in v] for k, v in times.items()}}
 
 
 if __name__ == "__main__":

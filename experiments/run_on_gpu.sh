@@ -12,7 +12,7 @@
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
 #       FAST='--batch 4 --steps 2 --repeats 1 --quality 4' bash experiments/run_on_gpu.sh
-#                                                    # a dry run anywhere: about 3 min on the 2-core development CPU
+#                                                    # a dry run anywhere: about 1 min on the 2-core development CPU
 #
 # STAGES picks the stages (default all: "1 2 3 4 5 6"; their time limits add up to more than one 10-minute call, so a
 # session that has the sweep and blind denoising already runs STAGES="1 5 6").
