@@ -411,6 +411,8 @@ def main(argv=None):
         ap.error(f"--steps must be >= 1, got {args.steps}")
     if Path(args.out).suffix.lower() not in (".png", ".npy"):
         ap.error(f"--out must end in .png or .npy, got {args.out}")
+    if Path(args.out).is_dir():
+        ap.error(f"--out {args.out} is a folder; it names the file to write")
     try:
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)

@@ -74,6 +74,10 @@ def main(argv=None):
         raise SystemExit(f"error: --n must be >= 1, got {args.n}")
     if args.guidance is not None and args.guidance < 0:
         raise SystemExit(f"error: --guidance must be >= 0, got {args.guidance}")
+    for suffix in (".png", ".npz", ".json"):
+        if Path(args.out).with_suffix(suffix).is_dir():
+            raise SystemExit(f"error: {Path(args.out).with_suffix(suffix)} is a folder; --out is a path without "
+                             f"extension for the .png and .npz files")
     device = resolve_device(args.device)
     try:
         model, schedule, ckpt = load_ddpm(args.checkpoint, device)

@@ -101,5 +101,8 @@ def test_sample_cli_is_reproducible_and_checks_its_flags(tiny_data, tmp_path):
                        (["--sampler", "ddim", "--steps", "500"], "--steps")):
         with pytest.raises(SystemExit, match=msg):
             sample.main(["--checkpoint", ckpt, "--out", str(tmp_path / "d"), "--device", "cpu", *extra])
+    (tmp_path / "e.png").mkdir()
+    with pytest.raises(SystemExit, match="is a folder"):
+        sample.main(["--checkpoint", ckpt, "--out", str(tmp_path / "e"), "--device", "cpu"])
     model, schedule, _ = load_ddpm(ckpt)
     assert schedule.T == 50 and not model.training
