@@ -64,3 +64,18 @@ def test_train_takes_the_fast_flag(tiny_data, tmp_path):
     model, _, ckpt = load_ddpm(tmp_path / "run" / "checkpoint.pt")  # an ordinary fp32 checkpoint
     assert ckpt["train_config"]["fast"] and ckpt["step"] == 2 and ckpt["loss"] == ckpt["loss"]
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_speedrun_script_trains_samples_and_judges(tiny_data, tmp_path):
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import speedrun
+
+    report = speedrun.main(["--steps", "2", "--width", "8", "--n", "10", "--batch-size", "8", "--device", "cpu",
+                            "--data-dir", str(tiny_data), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert report["train_wall_s_from_process_start"] > 0 and 0 <= report["classified_as_asked"] <= 1
+    assert report["passed"] == (report["classified_as_asked"] >= 0.95)
+    assert (tmp_path / "run" / "speedrun.json").exists() and (tmp_path / "run" / "samples_w2.png").exists()
