@@ -8,14 +8,17 @@
 #   4. the same chains with sigma_t^2 = beta_t instead of the posterior variance (the ablation in docs/beyond.md)
 #   5. the kernel benchmarks (kernels/bench.py), with the fused GroupNorm + SiLU kernel
 #   6. the fast path, lever by lever, and its quality guard (python fast.py: 1000 samples at w = 2, fp32 and --fast)
+#   7. the speedrun (experiments/speedrun.py): the class-conditional MNIST model from scratch to the 95% bar; it needs
+#      the MNIST training set under $DATA (default .devdata, a git-ignored copy of ../shared/data named in `carry`)
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
-#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4' bash experiments/run_on_gpu.sh
+#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4' SPEEDRUN='--steps 2 --n 10 --width 8' \
+#       DATA=../shared/data bash experiments/run_on_gpu.sh
 #                                                    # a dry run anywhere: about 1 min on the 2-core development CPU
 #
-# STAGES picks the stages (default all: "1 2 3 4 5 6"; their time limits add up to more than one 10-minute call, so a
-# session that has the sweep and blind denoising already runs STAGES="1 5 6").
+# STAGES picks the stages (default all: "1 2 3 4 5 6 7"; their time limits add up to more than one 10-minute call, so
+# a session that has the sweep and blind denoising already runs STAGES="1 5 6 7").
 # scikit-image's wavelet denoiser needs PyWavelets; a machine without it and without network access can be given
 # wheels in .whl/ (installed into /tmp/site first).
 set -u
@@ -27,7 +30,9 @@ CAL=${CAL:-100}
 BENCH=${BENCH:-}
 SWEEP=${SWEEP:-}
 FAST=${FAST:---batch 256 --steps 20 --repeats 5 --compile --quality 1000}
-STAGES=${STAGES:-1 2 3 4 5 6}
+SPEEDRUN=${SPEEDRUN:-}
+DATA=${DATA:-.devdata}
+STAGES=${STAGES:-1 2 3 4 5 6 7}
 PY=${PYTHON:-python3}
 RES=$(mktemp -d)
 mkdir -p "$OUT"
@@ -84,6 +89,16 @@ fi
 if want 6; then
     stage "6. the fast path"
     timeout 150 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --out "$RES/fast.json" 2>&1 | tee "$RES/fast.log"
+    pack
+fi
+
+if want 7; then
+    stage "7. the speedrun"
+    timeout 200 $PY experiments/speedrun.py --device "$DEVICE" --data-dir "$DATA" $SPEEDRUN --no-progress \
+        --out "$RES/speedrun" 2>&1 | tee "$RES/speedrun.log"
+    # keep a small fp16 copy of the model (to ship if it passes the bar), not the full training checkpoint
+    $PY checkpoint.py export "$RES/speedrun/checkpoint.pt" "$RES/speedrun/speedrun_fp16.pt" \
+        && rm -f "$RES/speedrun/checkpoint.pt" "$RES/speedrun/samples_w2.npz"
     pack
 fi
 stage "done"
