@@ -132,6 +132,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5, help="timings per variant, interleaved (default 5)")
     ap.add_argument("--quality", type=int, default=0, help="samples per path for the quality guard (0: none)")
     ap.add_argument("--compile", action="store_true", help="add a torch.compile row (its compile time is reported)")
+    ap.add_argument("--profile", default=None, help="profile one eager fp32 sampler step and one training step first, "
+                    "and write the operator tables (markdown) here")
     ap.add_argument("--train-batch", type=int, default=0,
                     help="also time training steps (Algorithm 1, Adam) at this batch, fp32 against --fast (0: no)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
@@ -141,6 +143,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     model, schedule, _ = load_ddpm(args.checkpoint, device)
+    if args.profile:
+        write_profile(args.profile, model, schedule, device, args.batch, args.train_batch or 128)
     variants = {"eager fp32": fast_path(model, schedule, device, bf16=False, channels_last=False, fused=False),
                 "+ channels-last": fast_path(model, schedule, device, bf16=False, fused=False),
                 "+ bf16 autocast": fast_path(model, schedule, device, fused=False),
@@ -210,6 +214,47 @@ def main(argv=None):
     if args.out:
         write_json(args.out, result)
     return result
+
+
+def write_profile(path, model, schedule, device, batch, train_batch, top=12):
+    """Where the time goes: torch.profiler over one guided sampler step (eager fp32, w = 2: one UNet pass over 2B
+    images) and one training step, operators sorted by their own time; markdown tables to `path`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from ddpm import EpsFunction, sample_from, training_loss
+    from files import write_text
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    shape = (model.config.image_channels, model.config.image_size, model.config.image_size)
+    g = torch.Generator(device=device).manual_seed(0)
+    y = torch.arange(batch, device=device) % 10
+    x = torch.randn(batch, *shape, device=device, generator=g)
+    eps_fn = EpsFunction(model, y=y, guidance=2.0)
+    trainee = copy.deepcopy(model).train()
+    opt = torch.optim.Adam(trainee.parameters(), lr=1e-4)
+    x0 = torch.rand(train_batch, *shape, device=device, generator=g) * 2 - 1
+    y0 = torch.randint(0, 10, (train_batch,), device=device, generator=g)
+
+    def train_step():
+        loss = training_loss(trainee, schedule, x0, y=y0, generator=g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    text = [f"# Where the time goes ({device}, torch {torch.__version__}, {torch.get_num_threads()} threads)\n",
+            "Command: `python fast.py --profile ...`; torch.profiler, one step after one warm-up step, operators by "
+            "their own time.\n"]
+    for title, fn in ((f"One sampler step, eager fp32, batch {batch} with guidance (one UNet pass over "
+                       f"{2 * batch} images)", lambda: sample_from(eps_fn, schedule, x, 1, generator=g)),
+                      (f"One training step, eager fp32, batch {train_batch} (loss, backward, Adam)", train_step)):
+        fn()  # warm-up
+        with profile(activities=activities) as prof:
+            fn()
+        table = prof.key_averages().table(sort_by=sort, row_limit=top, max_name_column_width=40)
+        text += [f"## {title}\n", "```", table.strip(), "```\n"]
+    write_text(path, "\n".join(text))
+    print(f"wrote {path}")
 
 
 def time_training(model, schedule, device, batch, repeats):
