@@ -96,6 +96,7 @@ def main(argv=None):
     ap.add_argument("--table", default=str(ROOT / "docs" / "results_table.md"))
     ap.add_argument("--device", default="auto", help=flags.DEVICE_HELP)
     ap.add_argument("--kernels", choices=flags.kernels.CHOICES, default="auto", help=flags.kernels.FLAG_HELP)
+    ap.add_argument("--fast", action="store_true", help="run every figure with --fast (fast.py)")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from the json files in --out")
     args = ap.parse_args(argv)
     out = args.out or str(ROOT / "results" / f"n{args.n}")
@@ -106,7 +107,8 @@ def main(argv=None):
             print(f"{key}: skipped, checkpoints/{ckpt} is not there yet")
             continue
         t0 = time.perf_counter()
-        module.main(["--n", str(args.n), "--out", out, "--device", args.device, "--kernels", args.kernels, *extra])
+        module.main(["--n", str(args.n), "--out", out, "--device", args.device, "--kernels", args.kernels, *extra,
+                     *(["--fast"] if args.fast else [])])
         timings[name] = time.perf_counter() - t0
     names = [FIGURES[k][1] for k in sorted(FIGURES)]
     done = [k for k in sorted(FIGURES) if (Path(out) / f"{FIGURES[k][1]}.json").exists()]
