@@ -322,7 +322,8 @@ def main(argv=None):
     header = (f"# Kernel benchmarks\n\nDevice: {name}. Date: {datetime.date.today()}. torch {torch.__version__}, "
               f"triton {triton.__version__}, Python {sys.version.split()[0]}.\n"
               f"Command: `python kernels/bench.py{' --smoke' if args.smoke else ''}`. "
-              f"Device-to-device copy bandwidth measured in the same run: {copy_gbs:,.0f} GB/s.\n")
+              f"Device-to-device copy bandwidth measured in the same run: {copy_gbs:,.0f} GB/s.\n"
+              f"The fast path end to end, lever by lever (`python fast.py`), and its CPU numbers: `docs/fast.md`.\n")
     sections = [header, "## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
                 + markdown(checks) + "\n"]
     out = Path(args.out)
