@@ -12,6 +12,8 @@ The levers, each turned on only where it can run:
   fused GroupNorm   kernels/group_norm_silu.py for every unet.GroupNormSiLU (CUDA with Triton)
   fused step, concat   kernels/reverse_step.py and kernels/masked_concat.py (CUDA with Triton; kernels.choose)
   torch.compile     only when asked (compile=True): it costs tens of seconds before the first step
+  CUDA graph        `captured_chain` records a whole chain once and replays it (CUDA only; `python fast.py` times it
+                    on a GPU as the last row; not yet run on a card)
 The `--fast` flag of the scripts (figure scripts, sample.py, denoise.py) is fast_path with its defaults (with
 `--kernels torch`, without the fused kernels). What each lever buys is measured, side by side, by
 `python fast.py` (this machine) and kernels/bench.py (a GPU), in docs/benchmarks.md.
@@ -49,7 +51,9 @@ class Autocast(nn.Module):
     def forward(self, x, t, y=None):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=x.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+        # cache_enabled=False: no cache of cast weights, which a CUDA-graph capture of the chain would not allow
+        with torch.autocast(device_type=x.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32,
+                            cache_enabled=False):
             eps = self.model(x, t, y)
         return eps.float().contiguous()  # (B, C, H, W) fp32, NCHW: what the reverse step expects
 
@@ -70,6 +74,33 @@ class FastPath:
         on = ", ".join(self.turned_on) or "nothing"
         off = "; ".join(self.left_off)
         return f"fast path: {on}" + (f" (off: {off})" if off else "")
+
+
+def captured_chain(eps_fn, schedule, x, t_start, step=None):
+    """The whole reverse chain from t_start (ddpm.sample_from) captured in one CUDA graph: returns a function that
+    replays it on a new x_{t_start} of x's shape and returns x_0. Python, the launches and the allocations are
+    recorded once; each replay draws fresh noise from PyTorch's default CUDA generator (graph-safe), so `eps_fn` must
+    not hold a generator of its own, and its labels and condition are fixed at capture. CUDA only."""
+    from ddpm import sample_from
+
+    if x.device.type != "cuda":
+        raise RuntimeError("a CUDA-graph capture needs a CUDA device")
+    static_x = x.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # one chain outside the graph: compiles the kernels, warms the allocator up
+        sample_from(eps_fn, schedule, static_x, t_start, step=step)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out, _ = sample_from(eps_fn, schedule, static_x, t_start, step=step)
+
+    def replay(x_new):
+        static_x.copy_(x_new)
+        graph.replay()
+        return static_out.clone()
+
+    return replay
 
 
 def fast_path(model, schedule, device, *, bf16=True, channels_last=True, fused=True, compile=False):
@@ -166,6 +197,8 @@ def main(argv=None):
                     device=device, generator=g)
 
     def chain(v):
+        if v.step is None:  # a captured chain: the FastPath holds its replay
+            return v.model()
         eps_fn = EpsFunction(v.model, y=y, guidance=2.0, concat=v.concat)
         return sample_from(eps_fn, schedule, x, args.steps, step=v.step, generator=g)[0]
 
@@ -174,6 +207,17 @@ def main(argv=None):
         chain(v)
         if name == "+ torch.compile":
             compile_s = time.perf_counter() - t0
+    if device.type == "cuda":
+        # the --fast path with its whole chain (of --steps steps) replayed from one CUDA graph; the noise comes from
+        # the default generator there, so this row draws other (equally distributed) noise than the others
+        fast_v = variants[list(variants)[-2 if args.compile else -1]]
+        try:
+            replay = captured_chain(EpsFunction(fast_v.model, y=y, guidance=2.0, concat=fast_v.concat), schedule, x,
+                                    args.steps, fast_v.step)
+            variants["+ CUDA graph of the chain"] = FastPath(lambda: replay(x), None, None,
+                                                             [*fast_v.turned_on, "CUDA graph"])
+        except Exception as e:  # noqa: BLE001  (a failed capture is reported, the other rows still count)
+            print(f"CUDA-graph capture failed: {type(e).__name__}: {e}")
     times = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, v in variants.items():

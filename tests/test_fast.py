@@ -79,3 +79,11 @@ def test_speedrun_script_trains_samples_and_judges(tiny_data, tmp_path):
     assert report["train_wall_s_from_process_start"] > 0 and 0 <= report["classified_as_asked"] <= 1
     assert report["passed"] == (report["classified_as_asked"] >= 0.95)
     assert (tmp_path / "run" / "speedrun.json").exists() and (tmp_path / "run" / "samples_w2.png").exists()
+
+
+def test_the_chain_capture_needs_cuda():
+    import pytest
+
+    model = UNet(UNetConfig(width=8)).eval()
+    with pytest.raises(RuntimeError, match="CUDA"):
+        fast.captured_chain(EpsFunction(model), Schedule(20), torch.zeros(1, 1, 28, 28), 5)
