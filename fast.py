@@ -58,6 +58,18 @@ class Autocast(nn.Module):
         return eps.float().contiguous()  # (B, C, H, W) fp32, NCHW: what the reverse step expects
 
 
+def bf16_runs_on(device):
+    """Whether bf16 autocast pays on `device`: a CUDA GPU, or a CPU with native bf16."""
+    return torch.device(device).type == "cuda" or cpu_has_bf16()
+
+
+def for_training(model, device):
+    """The training levers of `train.py --fast`: `model` itself (its parameters stay fp32, in place) turned to
+    channels-last order and wrapped in bf16 autocast where bf16 pays."""
+    dtype = torch.bfloat16 if bf16_runs_on(device) else torch.float32
+    return Autocast(model.to(memory_format=torch.channels_last), dtype, channels_last=True)
+
+
 @dataclass
 class FastPath:
     """What fast_path built: the model to call, the reverse step and conditioning input to pass the samplers, and
@@ -129,7 +141,7 @@ def fast_path(model, schedule, device, *, bf16=True, channels_last=True, fused=T
         fast = fast.to(memory_format=torch.channels_last)
         turned_on.append("channels-last")
     dtype = torch.float32
-    if bf16 and (on_cuda or cpu_has_bf16()):
+    if bf16 and bf16_runs_on(device):
         dtype = torch.bfloat16
         turned_on.append("bf16 autocast")
     elif bf16:
@@ -197,45 +209,44 @@ def main(argv=None):
                     device=device, generator=g)
 
     def chain(v):
-        if v.step is None:  # a captured chain: the FastPath holds its replay
-            return v.model()
         eps_fn = EpsFunction(v.model, y=y, guidance=2.0, concat=v.concat)
-        return sample_from(eps_fn, schedule, x, args.steps, step=v.step, generator=g)[0]
+        return lambda: sample_from(eps_fn, schedule, x, args.steps, step=v.step, generator=g)[0]
 
-    for name, v in variants.items():  # warm-up (and, for torch.compile, the compile)
+    # name -> (a function that runs --steps reverse steps, the levers it has on)
+    runs = {name: (chain(v), v.turned_on) for name, v in variants.items()}
+    for name, (run, _) in runs.items():  # warm-up (and, for torch.compile, the compile)
         t0 = time.perf_counter()
-        chain(v)
+        run()
         if name == "+ torch.compile":
             compile_s = time.perf_counter() - t0
     if device.type == "cuda":
         # the --fast path with its whole chain (of --steps steps) replayed from one CUDA graph; the noise comes from
         # the default generator there, so this row draws other (equally distributed) noise than the others
-        fast_v = variants[list(variants)[-2 if args.compile else -1]]
+        fast_v = variants[fast_name]
         try:
             replay = captured_chain(EpsFunction(fast_v.model, y=y, guidance=2.0, concat=fast_v.concat), schedule, x,
                                     args.steps, fast_v.step)
-            variants["+ CUDA graph of the chain"] = FastPath(lambda: replay(x), None, None,
-                                                             [*fast_v.turned_on, "CUDA graph"])
+            runs["+ CUDA graph of the chain"] = (lambda: replay(x), [*fast_v.turned_on, "CUDA graph"])
         except Exception as e:  # noqa: BLE001  (a failed capture is reported, the other rows still count)
             print(f"CUDA-graph capture failed: {type(e).__name__}: {e}")
-    times = {name: [] for name in variants}
+    times = {name: [] for name in runs}
     for _ in range(args.repeats):
-        for name, v in variants.items():
+        for name, (run, _) in runs.items():
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            chain(v)
+            run()
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times[name].append((time.perf_counter() - t0) / args.steps)
     base = statistics.median(times["eager fp32"])
     rows = []
-    for name, v in variants.items():
+    for name, (_, levers) in runs.items():
         s = statistics.median(times[name])
-        rows.append({"variant": name, "levers": v.turned_on, "ms per step": 1e3 * s,
+        rows.append({"variant": name, "levers": levers, "ms per step": 1e3 * s,
                      "images/s (T = 200 chain)": args.batch / (s * schedule.T), "speed-up": base / s,
                      "all timings ms": [round(1e3 * t, 2) for t in times[name]]})
-        print(f"{name:28s} {1e3 * s:9.1f} ms per step   {base / s:5.2f}x   ({v.summary})")
+        print(f"{name:28s} {1e3 * s:9.1f} ms per step   {base / s:5.2f}x   ({', '.join(levers) or 'nothing'})")
     result = {"command": "python fast.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
               "device": str(device), "machine": platform.processor() or platform.machine(),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "batch": args.batch,
@@ -316,10 +327,7 @@ def time_training(model, schedule, device, batch, repeats):
     nets = {}
     for name, fast in (("fp32", False), ("--fast", True)):
         m = copy.deepcopy(model).train()
-        bf16 = fast and (device.type == "cuda" or cpu_has_bf16())
-        net = Autocast(m.to(memory_format=torch.channels_last) if fast else m,
-                       torch.bfloat16 if bf16 else torch.float32, fast)
-        nets[name] = (net, torch.optim.Adam(m.parameters(), lr=1e-4))
+        nets[name] = (for_training(m, device) if fast else m, torch.optim.Adam(m.parameters(), lr=1e-4))
     times = {name: [] for name in nets}
     for i in range(repeats + 1):  # the first round warms up
         for name, (net, opt) in nets.items():

@@ -224,10 +224,9 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     # --fast: the same UNet run under bf16 autocast in channels-last order (fast.Autocast; weights and optimizer fp32)
     net = model
     if cfg.fast:
-        from fast import Autocast, cpu_has_bf16
+        from fast import for_training
 
-        bf16 = device.type == "cuda" or cpu_has_bf16()
-        net = Autocast(model.to(memory_format=torch.channels_last), torch.bfloat16 if bf16 else torch.float32, True)
+        net = for_training(model, device)
     # several processes: DistributedDataParallel averages the gradients of the shares in backward()
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)

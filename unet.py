@@ -54,15 +54,20 @@ def timestep_embedding(t, dim):
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)  # (B, dim)
 
 
+def group_norm_silu(x, add, weight, bias, groups, eps):
+    """SiLU(GroupNorm(x + add)) for x (B, C, H, W) and add (B, C) or None: the normalise-then-activate that opens
+    every convolution here. `add` is how the time/class embedding enters a ResBlock."""
+    if add is not None:
+        x = x + add[:, :, None, None]  # (B, C) -> (B, C, 1, 1): the same vector at every pixel
+    return F.silu(F.group_norm(x, groups, weight, bias, eps))
+
+
 class GroupNormSiLU(nn.GroupNorm):
-    """SiLU(GroupNorm(x + add)): the normalise-then-activate that opens every convolution here. `add`, a (B, C)
-    vector added to every pixel first, is how the time/class embedding enters a ResBlock. One module (a GroupNorm,
-    with its weight and bias) so that a fused kernel can stand in for the three operations (kernels/)."""
+    """group_norm_silu as a module (a GroupNorm, with its weight and bias), so that a fused kernel can stand in for
+    the three operations (kernels/group_norm_silu.py)."""
 
     def forward(self, x, add=None):
-        if add is not None:
-            x = x + add[:, :, None, None]  # (B, C) -> (B, C, 1, 1): the same vector at every pixel
-        return F.silu(super().forward(x))
+        return group_norm_silu(x, add, self.weight, self.bias, self.num_groups, self.eps)
 
 
 class ResBlock(nn.Module):

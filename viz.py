@@ -56,9 +56,9 @@ def save_labelled_grid(path, images, ncol, row_names, scale=2):
 
     picture = grid(images, ncol)
     h = images.shape[-2] + 2  # one row of the grid, with its gap
-    fig = plt.figure(figsize=(scale * picture.shape[1] / 72 + 1.2, scale * picture.shape[0] / 72), dpi=72)
-    ax = fig.add_axes((1.2 / (scale * picture.shape[1] / 72 + 1.2), 0, 1 - 1.2 / (scale * picture.shape[1] / 72 + 1.2),
-                       1))
+    names_in, grid_in = 1.2, scale * picture.shape[1] / 72  # widths in inches at 72 dpi: the names, the grid
+    fig = plt.figure(figsize=(names_in + grid_in, scale * picture.shape[0] / 72), dpi=72)
+    ax = fig.add_axes((names_in / (names_in + grid_in), 0, grid_in / (names_in + grid_in), 1))
     show(ax, picture)
     ax.set_yticks([2 + h * r + (h - 2) / 2 for r in range(len(row_names))], row_names, fontsize=9)
     ax.tick_params(left=False)

@@ -27,7 +27,7 @@ fused one in place (same parameters, same state_dict). The tests run the kernel 
 
 import torch
 
-from unet import GroupNormSiLU
+from unet import GroupNormSiLU, group_norm_silu
 
 try:
     import triton
@@ -130,8 +130,8 @@ def group_norm_silu_triton(x, weight, bias, groups, eps=1e-5, add=None, out=None
 
 
 class _GroupNormSiLUFunction(torch.autograd.Function):
-    """Forward: the fused kernel. Backward: the gradients of unet.GroupNormSiLU, recomputed from the saved inputs
-    (a forward pass of the reference inside backward: the kernel saves no statistics)."""
+    """Forward: the fused kernel. Backward: the gradients of unet.group_norm_silu, recomputed from the saved inputs
+    (a forward pass of the definition inside backward: the kernel saves no statistics)."""
 
     @staticmethod
     def forward(ctx, x, add, weight, bias, groups, eps):
@@ -144,8 +144,7 @@ class _GroupNormSiLUFunction(torch.autograd.Function):
         x, add, weight, bias = ctx.saved_tensors
         inputs = [t.detach().requires_grad_(True) if t is not None else None for t in (x, add, weight, bias)]
         with torch.enable_grad():
-            v = inputs[0] if add is None else inputs[0] + inputs[1][:, :, None, None]
-            y = torch.nn.functional.silu(torch.nn.functional.group_norm(v, ctx.groups, inputs[2], inputs[3], ctx.eps))
+            y = group_norm_silu(*inputs, ctx.groups, ctx.eps)
         wanted = [t for t in inputs if t is not None]
         grads = iter(torch.autograd.grad(y, wanted, grad_out))
         gx, gadd, gw, gb = (next(grads) if t is not None else None for t in inputs)
