@@ -5,6 +5,9 @@
   remove_pixels    section 4.2, Fig. 6: a random share of the pixels removed (set to 0), for imputation
   gaussian_noise   section 4.3, Fig. 7: plain additive noise y = x0 + sigma n, the noise of real images
 
+and, beyond the paper, the masks of zero-shot imputation (impute.py) that the Fig. 6 model never saw in training:
+  mask_of          "random:F" (remove_pixels' mask), "block" (a centre square), "left-half", "rows" (every other row)
+
 Images are (B, C, H, W) in [-1, 1]; every function draws its randomness from `generator`.
 """
 
@@ -38,3 +41,34 @@ def gaussian_noise(x0, sigma, generator=None):
     if not bool((torch.as_tensor(sigma) >= 0).all()):
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     return x0 + sigma * torch.randn(x0.shape, generator=generator, device=x0.device)
+
+
+MASK_KINDS = ("random:F", "block", "left-half", "rows")
+
+
+def mask_of(kind, shape, generator=None, device=None):
+    """A mask for images of `shape` (B, C, H, W): 1 = known pixel, 0 = missing, the same for every channel.
+        random:F   each pixel missing with probability F (remove_pixels' mask; F in [0, 1])
+        block      a missing centre square with sides of half the image's (14 x 14 of 28 x 28: a quarter missing)
+        left-half  the left half of every row missing
+        rows       every other row missing (rows 1, 3, 5, ...: a line-interleaved image)
+    Only "random:F" draws from `generator`."""
+    B, C, H, W = shape
+    if kind.startswith("random:"):
+        try:
+            fraction = float(kind.split(":", 1)[1])
+        except ValueError:
+            raise ValueError(f"mask 'random:F' needs a number F in [0, 1], got {kind!r}") from None
+        _, mask = remove_pixels(torch.ones((B, 1, H, W), device=device), fraction, generator)
+        return mask.expand(B, C, H, W).contiguous()
+    mask = torch.ones((B, C, H, W), device=device)
+    if kind == "block":
+        h, w = H // 2, W // 2
+        mask[..., (H - h) // 2: (H - h) // 2 + h, (W - w) // 2: (W - w) // 2 + w] = 0
+    elif kind == "left-half":
+        mask[..., : W // 2] = 0
+    elif kind == "rows":
+        mask[..., 1::2, :] = 0
+    else:
+        raise ValueError(f"unknown mask {kind!r}; choose from {MASK_KINDS}")
+    return mask

@@ -8,7 +8,8 @@ and hands the samplers their fused drop-ins; it never changes the lines a reader
 The levers, each turned on only where it can run:
   bf16 autocast     the UNet's convolutions and matrix products in bfloat16 (a CUDA GPU, or a CPU with bf16); its
                     output goes back to fp32, so the chain itself (x_t, the reverse step) stays in fp32
-  channels-last     the UNet's weights and inputs in NHWC memory order, which convolution kernels prefer
+  channels-last     the UNet's weights and inputs in NHWC memory order, which convolution kernels prefer (on a GPU,
+                    and on a CPU in fp32; a CPU in bf16 is as fast or faster without it, so it is off there)
   fused GroupNorm   kernels/group_norm_silu.py for every unet.GroupNormSiLU (CUDA with Triton)
   fused step, concat   kernels/reverse_step.py and kernels/masked_concat.py (CUDA with Triton; kernels.choose)
   torch.compile     only when asked (compile=True): it costs tens of seconds before the first step
@@ -115,9 +116,11 @@ def captured_chain(eps_fn, schedule, x, t_start, step=None):
     return replay
 
 
-def fast_path(model, schedule, device, *, bf16=True, channels_last=True, fused=True, compile=False):
+def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=True, compile=False):
     """The fast version of a trained UNet (a copy: `model` itself is left as it is) and the samplers' drop-ins, with
-    every lever that can run on `device` (see the module docstring). Falls back lever by lever, never fails."""
+    every lever that can run on `device` (see the module docstring). Falls back lever by lever, never fails.
+    channels_last=None: where it pays, on a CUDA GPU and on a CPU in fp32; a CPU in bf16 runs the UNet as fast or
+    faster without it (docs/fast.md: no gain at batch 512, 1.46x slower at batch 128 on the development CPU)."""
     import ddpm
     import kernels
 
@@ -137,10 +140,12 @@ def fast_path(model, schedule, device, *, bf16=True, channels_last=True, fused=T
     elif fused:
         left_off.append("fused kernels: need a CUDA GPU and Triton")
 
+    dtype = torch.float32
+    if channels_last is None:
+        channels_last = on_cuda or not (bf16 and bf16_runs_on(device))
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
         turned_on.append("channels-last")
-    dtype = torch.float32
     if bf16 and bf16_runs_on(device):
         dtype = torch.bfloat16
         turned_on.append("bf16 autocast")
@@ -189,19 +194,20 @@ def main(argv=None):
     if args.profile:
         write_profile(args.profile, model, schedule, device, args.batch, args.train_batch or 128)
     variants = {"eager fp32": fast_path(model, schedule, device, bf16=False, channels_last=False, fused=False),
-                "+ channels-last": fast_path(model, schedule, device, bf16=False, fused=False),
-                "+ bf16 autocast": fast_path(model, schedule, device, fused=False),
+                "+ channels-last": fast_path(model, schedule, device, bf16=False, channels_last=True, fused=False),
+                "+ bf16 autocast": fast_path(model, schedule, device, channels_last=True, fused=False),
+                "bf16 autocast, no channels-last": fast_path(model, schedule, device, channels_last=False,
+                                                             fused=False),
                 "+ fused kernels (--fast)": fast_path(model, schedule, device, fused=args.kernels != "torch")}
     compile_s = None
     if args.compile:
         variants["+ torch.compile"] = fast_path(model, schedule, device, fused=args.kernels != "torch", compile=True)
-    # a lever that cannot run here (the fused kernels without a GPU) adds nothing: leave out rows that repeat one
-    seen, kept = set(), {}
+    # a lever that cannot run here (the fused kernels without a GPU) adds nothing: where two rows have the same
+    # levers, keep the row in the earlier place under the later name (the --fast row keeps its name)
+    by_levers = {}
     for name, v in variants.items():
-        if tuple(v.turned_on) not in seen:
-            seen.add(tuple(v.turned_on))
-            kept[name] = v
-    variants = kept
+        by_levers[tuple(v.turned_on)] = (name, v)  # a dict keeps a key's first place and takes its last value
+    variants = dict(by_levers.values())
     fast_name = list(variants)[-2 if args.compile else -1]  # the --fast path: every lever but torch.compile
     g = torch.Generator(device=device).manual_seed(0)
     y = torch.arange(args.batch, device=device) % 10

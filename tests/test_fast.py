@@ -14,7 +14,9 @@ def test_fast_path_on_the_cpu_keeps_the_model_and_predicts_the_same_eps():
     torch.nn.init.normal_(model.conv_out.weight, std=0.1)
     schedule = Schedule(20)
     path = fast.fast_path(model, schedule, "cpu")
-    assert "channels-last" in path.turned_on and any("fused kernels" in why for why in path.left_off)
+    assert any("fused kernels" in why for why in path.left_off)
+    # channels-last where it pays: with bf16 on a CPU it does not (docs/fast.md)
+    assert ("channels-last" in path.turned_on) == (not fast.cpu_has_bf16())
     assert path.summary.startswith("fast path: ") and path.step == schedule.p_step
     assert path.model.config == model.config
     # the original is untouched: its own modules, fp32, NCHW
@@ -50,7 +52,7 @@ def test_sample_script_takes_the_fast_flag(tmp_path, capsys):
 
     sample.main(["--checkpoint", str(ROOT / "checkpoints" / "mnist_class.pt"), "--n", "2", "--sampler", "ddim",
                  "--steps", "3", "--fast", "--device", "cpu", "--out", str(tmp_path / "s")])
-    assert "fast path: channels-last" in capsys.readouterr().out
+    assert "fast path: " in capsys.readouterr().out
     assert np.load(tmp_path / "s.npz")["images"].shape == (2, 1, 28, 28)
 
 
