@@ -14,6 +14,11 @@ every --ckpt-every steps and at the end) and log.csv (step, loss, seconds). A no
 message and leaves the last good checkpoint in place. Resuming continues the same batches, noise and timesteps that
 an uninterrupted run would have drawn.
 
+Speed: --fast runs the UNet in bf16 autocast and channels-last order (fast.for_training; the weights, the optimizer
+and the EMA stay fp32), --compile wraps the training network in torch.compile. The step itself never waits for the
+device: the losses stay there and are read back every --sync-every steps (and before every checkpoint), where they
+are logged and checked for a non-finite value; the EMA update is one foreach call over all the parameters.
+
 Several processes (torchrun, DistributedDataParallel): the global batch --batch-size is split evenly over the
 processes, each computing its own share of every batch; every process draws the whole batch's noise and timesteps
 from the same seeded generator and keeps its rows, so the run draws the same numbers whatever the number of
@@ -67,6 +72,8 @@ class TrainConfig:
     limit: int = 0  # train on the first `limit` images only (0: all); for quick tests
     ckpt_every: int = 200  # write a checkpoint every this many steps
     fast: bool = False  # bf16 autocast and channels-last for the UNet's passes (fast.py); the weights stay fp32
+    compile: bool = False  # torch.compile the training network (tens of seconds before the first step; pays on a GPU)
+    sync_every: int = 25  # read the losses back from the device every this many steps (and at every checkpoint)
 
 
 # fields that define the model or the data it learns; a resumed run may not change them
@@ -102,6 +109,7 @@ def check_config(cfg):
         (0 <= cfg.p_uncond < 1, "--p-uncond must lie in [0, 1)"),
         (cfg.limit >= 0, "--limit must be >= 0"),
         (cfg.ckpt_every >= 1, "--ckpt-every must be >= 1"),
+        (cfg.sync_every >= 1, "--sync-every must be >= 1"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -230,6 +238,8 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     # several processes: DistributedDataParallel averages the gradients of the shares in backward()
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)
+    if cfg.compile:  # after DDP, as PyTorch recommends: the compiled graph then knows DDP's gradient buckets
+        net = torch.compile(net)
 
     x_all, y_all = x_all.to(device), y_all.to(device)
     schedule = Schedule(cfg.T, cfg.schedule).to(device)
@@ -248,6 +258,22 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and writer), desc="train", unit="step",
                mininterval=2.0)
     loss_val, t0 = float("nan"), time.perf_counter() - wall
+    pending = []  # (step, loss on the device, wall time) not yet read back: one host sync per --sync-every steps
+
+    def read_back():
+        """Read the pending losses from the device in one go, stop on a non-finite one, log them."""
+        nonlocal loss_val
+        values = torch.stack([v for _, v, _ in pending]).tolist()  # the one host sync
+        for (at, _, seconds), value in zip(pending, values):
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"loss became {value} at step {at}; stopping. The last good checkpoint ({ckpt_path}, if one was "
+                    f"written) is unchanged. Try a lower --lr.")
+            if writer:
+                rows_out.writerow([at, f"{value:.5f}", f"{seconds:.1f}"])
+        loss_val = values[-1]
+        bar.set_postfix(loss=f"{loss_val:.4f}")
+        pending.clear()
     try:
         while step < cfg.steps:
             idx = batch_indices(step, len(x_all), cfg.batch_size, cfg.seed).to(device)
@@ -268,11 +294,6 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
             if world > 1:
                 dist.all_reduce(global_loss)
                 global_loss /= world
-            if not torch.isfinite(global_loss):
-                raise FloatingPointError(
-                    f"loss became {global_loss.item()} at step {step + 1}; stopping. The last good checkpoint "
-                    f"({ckpt_path}, if one was written) is unchanged. Try a lower --lr."
-                )
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
@@ -280,19 +301,19 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
             # EMA with a short warm-up of its own, so early checkpoints are not dominated by the random init
             decay = min(cfg.ema, (1 + step) / (10 + step))
             with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - decay)
+                # ema <- ema + (1 - decay) (model - ema), every parameter in one call (one launch on a GPU, not 100)
+                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
                 for be, bm in zip(ema.buffers(), model.buffers()):
                     be.copy_(bm)
-            loss_val = global_loss.item()
             wall = time.perf_counter() - t0
+            pending.append((step, global_loss, wall))
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_val:.4f}")
-            if writer:
-                rows_out.writerow([step, f"{loss_val:.5f}", f"{wall:.1f}"])
-                if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                    log.flush()
-                    save(ckpt_path, cfg, model, ema, opt, gen, step, loss_val, wall, data_dir, class_names)
+            checkpoint_now = step % cfg.ckpt_every == 0 or step == cfg.steps
+            if checkpoint_now or step % cfg.sync_every == 0:
+                read_back()  # before any checkpoint: a non-finite loss stops the run before it is saved
+            if writer and checkpoint_now:
+                log.flush()
+                save(ckpt_path, cfg, model, ema, opt, gen, step, loss_val, wall, data_dir, class_names)
     finally:
         bar.close()
         if writer:

@@ -45,6 +45,8 @@ from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier
 from ddpm import EpsFunction
 from devices import resolve_device
+from fast import FLAG_HELP as FAST_HELP
+from fast import fast_path
 from fig6_imputation import conditioned_chain
 from files import write_figure, write_json, write_npz, write_text
 from metrics import gaussian_blur, image_metrics, psnr
@@ -189,6 +191,7 @@ def main(argv=None):
     ap.add_argument("--variance", choices=("posterior", "beta"), default="posterior",
                     help="sigma_t^2 of the denoising chains (see denoise.denoise)")
     ap.add_argument("--no-conditional", action="store_true", help="leave out the Fig. 7 models (200 steps each)")
+    ap.add_argument("--fast", action="store_true", help=FAST_HELP)
     flags.add_run_flags(ap, RESULTS / "blind")
     args = ap.parse_args(argv)
     if any(not (0 < s <= 2) for s in args.sigmas):
@@ -205,9 +208,15 @@ def main(argv=None):
             for name, file, prob in (("cond. prob.", "mnist_denoise_prob.pt", True),
                                      ("cond. plain", "mnist_denoise_plain.pt", False)):
                 model, sched, ckpt = load_ddpm(ck / file, device, dataset="mnist", cond="image", probabilistic=prob)
+                if args.fast:
+                    model = fast_path(model, sched, device, fused=args.kernels != "torch").model
                 cond_models[name] = (model, sched, ckpt["train_config"]["tau"], prob,
                                      *kernels.choose(args.kernels, device, sched))
         kernels.choose(args.kernels, device, schedule)  # a --kernels that cannot run here fails now, not mid-run
+        if args.fast:  # the fast path swaps the models (fast.py); the reverse steps come from --kernels
+            path = fast_path(uncond, schedule, device, fused=args.kernels != "torch")
+            uncond = path.model
+            print(path.summary)
     except (CheckpointError, data.DataError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
     if len(x_all) < args.n + args.calibration:

@@ -293,6 +293,25 @@ def markdown(table):
     return "\n".join(lines)
 
 
+KEPT = "## On the CPU"  # sections of the page measured elsewhere (python fast.py, the CPU speedrun): kept on rewrite
+
+
+def kept_sections(path):
+    """The sections of an existing page whose heading starts with KEPT, each up to the next '## ' heading: the CPU
+    goals, which a GPU run of this script does not measure and must not erase."""
+    if not Path(path).is_file():
+        return []
+    kept, current = [], None
+    for line in Path(path).read_text().splitlines(keepends=True):
+        if line.startswith("## "):
+            current = [] if line.startswith(KEPT) else None
+            if current is not None:
+                kept.append(current)
+        if current is not None:
+            current.append(line)
+    return ["".join(k) for k in kept]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes on any device, to check the script runs")
@@ -324,9 +343,10 @@ def main(argv=None):
               f"Command: `python kernels/bench.py{' --smoke' if args.smoke else ''}`. "
               f"Device-to-device copy bandwidth measured in the same run: {copy_gbs:,.0f} GB/s.\n"
               f"The fast path end to end, lever by lever (`python fast.py`), and its CPU numbers: `docs/fast.md`.\n")
-    sections = [header, "## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
-                + markdown(checks) + "\n"]
     out = Path(args.out)
+    sections = [header, *kept_sections(out),
+                "## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
+                + markdown(checks) + "\n"]
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def write():
