@@ -4,6 +4,7 @@
     python train.py --dataset fashion --cond none --out runs/fashion_uncond                 # Fig. 5
     python train.py --cond image --corruption pixels --corruption-level 0.5 --out runs/impute   # Fig. 6
     python train.py --cond image --corruption noise --corruption-level 0.3 --probabilistic --out runs/denoise  # Fig. 7
+    python train.py --cond image+class --corruption pixels --out runs/impute_class  # eq. 12: the class as well
     python train.py --resume runs/mnist_class/checkpoint.pt --steps 4000                   # continue, exactly
     python train.py --dataset cifar10 --cond class --out runs/cifar10_class               # colour, 32x32
     python train.py --dataset folder --data-dir my_photos --image-size 64 --out runs/mine  # your own images
@@ -50,7 +51,8 @@ from unet import UNet, UNetConfig, count_parameters
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"  # mnist | fashion | cifar10 | folder (your images: --data-dir names the folder)
-    cond: str = "class"  # none | class (classifier-free guidance) | image (corrupted image as an extra channel)
+    cond: str = "class"  # none | class (classifier-free guidance) | image (corrupted image as an extra channel) |
+    # image+class (both: eq. 12's eps(x_t, t, c, x_cond); the label dropped with --p-uncond, as for class)
     corruption: str = "pixels"  # for cond=image: pixels (remove a fraction) | noise (additive Gaussian)
     corruption_level: float = 0.5  # fraction of pixels removed, or the noise sigma (images in [-1, 1])
     corruption_level_max: float = 0.0  # if above corruption_level: each image's level ~ U[level, level_max]
@@ -76,6 +78,8 @@ class TrainConfig:
     sync_every: int = 25  # read the losses back from the device every this many steps (and at every checkpoint)
 
 
+CONDS = ("none", "class", "image", "image+class")
+
 # fields that define the model or the data it learns; a resumed run may not change them
 FROZEN = ("dataset", "cond", "corruption", "corruption_level", "corruption_level_max", "probabilistic", "tau",
           "channels", "image_size", "width", "T", "schedule", "batch_size", "lr", "warmup", "grad_clip", "ema",
@@ -91,14 +95,14 @@ def check_config(cfg):
          "--image-size must be a multiple of 4 (the UNet halves it twice)"),
         (cfg.dataset == "folder" or cfg.channels == cfg.image_size == 0,
          "--channels and --image-size apply to --dataset folder; the other datasets have their own"),
-        (cfg.cond in ("none", "class", "image"), "--cond must be none, class or image"),
+        (cfg.cond in CONDS, f"--cond must be one of {', '.join(CONDS)}"),
         (cfg.corruption in ("pixels", "noise"), "--corruption must be pixels or noise"),
         (cfg.corruption != "pixels" or 0 <= cfg.corruption_level <= 1,
          "--corruption-level for pixels is a fraction in [0, 1]"),
         (cfg.corruption != "pixels" or cfg.corruption_level_max <= 1, "--corruption-level-max for pixels is at most 1"),
         (cfg.corruption_level >= 0, "--corruption-level must be >= 0"),
         (cfg.tau > 0, "--tau must be > 0"),
-        (not cfg.probabilistic or cfg.cond == "image", "--probabilistic only applies to --cond image"),
+        (not cfg.probabilistic or "image" in cfg.cond, "--probabilistic only applies to --cond image (or image+class)"),
         (cfg.width >= 8 and cfg.width % 8 == 0, "--width must be a positive multiple of 8"),
         (cfg.T >= 2, "--T must be >= 2"),
         (cfg.schedule in ("linear", "cosine"), "--schedule must be linear or cosine"),
@@ -117,14 +121,14 @@ def check_config(cfg):
 
 
 def model_config(cfg, images, num_classes):
-    """The UNet for this run: the channels and size of the training images (N, C, H, W), and a class input for
-    cond=class."""
+    """The UNet for this run: the channels and size of the training images (N, C, H, W), a class input for
+    cond=class and image+class, a condition channel per image channel for cond=image and image+class."""
     channels, size = images.shape[1], images.shape[-1]
     return UNetConfig(
         image_channels=channels,
         image_size=size,
-        cond_channels=channels if cfg.cond == "image" else 0,
-        num_classes=num_classes if cfg.cond == "class" else 0,
+        cond_channels=channels if "image" in cfg.cond else 0,
+        num_classes=num_classes if "class" in cfg.cond else 0,
         width=cfg.width,
     )
 
@@ -138,7 +142,7 @@ def load_training_data(cfg, data_dir):
     else:
         x, y = data.load_dataset(cfg.dataset, "train", data_dir, limit=cfg.limit or None)
         names = data.CLASS_NAMES[cfg.dataset]
-    if cfg.cond == "class" and not names:
+    if "class" in cfg.cond and not names:
         raise data.DataError(f"{data_dir}: --cond class needs one sub-folder per class (at least two); these images "
                              f"have no classes, so train with --cond none")
     if x.shape[-1] % 4 or x.shape[-2] % 4:
@@ -279,10 +283,10 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
             idx = batch_indices(step, len(x_all), cfg.batch_size, cfg.seed).to(device)
             x0, y = x_all[idx], y_all[idx]
             kwargs = {}
-            if cfg.cond == "class":
-                kwargs = dict(y=y, p_uncond=cfg.p_uncond)
-            elif cfg.cond == "image":
-                kwargs = dict(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
+            if "class" in cfg.cond:
+                kwargs.update(y=y, p_uncond=cfg.p_uncond)
+            if "image" in cfg.cond:
+                kwargs.update(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
             loss = training_loss(net, schedule, x0, generator=gen, rows=rows if world > 1 else None, **kwargs)
             # linear warm-up of the learning rate, then constant
             for group in opt.param_groups:

@@ -8,6 +8,7 @@ image itself), the mean of the kept pixels, and a normalised blur of the kept pi
 all three.
 Runtime: 13 s with the defaults on the 2-core development CPU
 (one thread, a training job beside it). Writes results/fig6_imputation.png, .npz, .json.
+A model trained with --cond image+class (eq. 12: the class as well) is told each digit's true class.
 Fig. 7 runs the same chain (`conditioned_chain`) with a noisy image and the probabilistic conditioning.
 """
 
@@ -50,12 +51,12 @@ def main(argv=None):
     args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
     name = "fig6_imputation"
     # load the imputation model and the first --n test digits
-    run = loading.Run(args, "mnist", cond="image")
+    run = loading.Run(args, "mnist", cond=("image", "image+class"))
     schedule = run.schedule
     # corrupt: remove a fraction --noise of the pixels (mask 1 = kept)
     corrupted, mask = remove_pixels(run.x0, args.noise, run.generator)
     # where it enters: as the condition channel at every step, and as the start of the chain (pure noise at T)
-    eps_fn = EpsFunction(run.model, x_cond=corrupted, mode="keep", concat=run.concat)
+    eps_fn = EpsFunction(run.model, y=run.class_input(), x_cond=corrupted, mode="keep", concat=run.concat)
     t_start = max(1, schedule.t_of_fraction(args.start))
     with outputs.progress(t_start, f"{name} (t_start={t_start})", args) as bar:
         final, traj = conditioned_chain(eps_fn, schedule, t_start, run.generator, step=run.step, progress=bar,
@@ -77,7 +78,8 @@ def main(argv=None):
     arrays = {"original": run.x0, "corrupted": corrupted, "final": final, "trajectory": images, "steps": steps,
               "labels": run.labels, "mask": mask}
     settings = {"figure": name, "checkpoint": str(args.checkpoint), "removed_fraction": args.noise,
-                "t_start": t_start, "n": args.n, "seed": args.seed, "T": schedule.T}
+                "t_start": t_start, "n": args.n, "seed": args.seed, "T": schedule.T,
+                "class_input": run.class_input() is not None}
     outputs.save(args.out, name, arrays, settings, metrics)
     return metrics
 

@@ -38,3 +38,9 @@ class Run:
             sys.exit(f"error: {e}")
         self.x0, self.labels = x0.to(self.device), labels.to(self.device)  # (N, 1, 28, 28) in [-1, 1], (N,)
         self.generator = torch.Generator(device=self.device).manual_seed(args.seed)
+
+    def class_input(self):
+        """The labels for a model with a class input as well as an image one (eq. 12: eps(x_t, t, c, x_cond), trained
+        with --cond image+class): the true class, as the paper's conditioning assumes it known; None for a model
+        without one."""
+        return self.labels if self.model.config.num_classes else None

@@ -28,6 +28,10 @@ MODELS = {
                      "--corruption-level", "0.2", "--corruption-level-max", "0.8"],
     "mnist_denoise_prob": ["--dataset", "mnist", "--cond", "image", "--corruption", "noise",
                            "--corruption-level", "0.3", "--probabilistic"],
+    # eq. 12: the image-conditioned models with the class as well
+    "mnist_impute_class": ["--dataset", "mnist", "--cond", "image+class", "--corruption", "pixels"],
+    "mnist_denoise_prob_class": ["--dataset", "mnist", "--cond", "image+class", "--corruption", "noise",
+                                 "--corruption-level", "0.3", "--probabilistic"],
     "mnist_denoise_plain": ["--dataset", "mnist", "--cond", "image", "--corruption", "noise",
                             "--corruption-level", "0.3"],
 }
@@ -60,6 +64,8 @@ SCRIPTS = [
     (fig6_imputation, "fig6_imputation", "mnist_impute", "mnist", []),
     (fig7_denoising_probabilistic, "fig7_denoising_probabilistic", "mnist_denoise_prob", "mnist", []),
     (fig7_denoising_probabilistic, "fig7_denoising_plain", "mnist_denoise_plain", "mnist", ["--no-probabilistic"]),
+    (fig6_imputation, "fig6_imputation", "mnist_impute_class", "mnist", []),
+    (fig7_denoising_probabilistic, "fig7_denoising_probabilistic", "mnist_denoise_prob_class", "mnist", []),
 ]
 
 
@@ -81,6 +87,8 @@ def test_figure_script_writes_the_contract(tiny, tmp_path, module, name, model, 
         if name.endswith("plain"):
             assert (p == 1).all()
     result = json.loads((tmp_path / f"{name}.json").read_text())
+    if name.startswith(("fig6", "fig7")):  # a model trained with --cond image+class is told the class (eq. 12)
+        assert result["settings"]["class_input"] == model.endswith("_class")
     final = result["metrics"]["final"]
     assert np.isfinite(final["psnr"]["mean"]) and -1 <= final["ssim"]["mean"] <= 1
     assert 0 <= final["class_kept"] <= 1
