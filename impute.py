@@ -252,7 +252,7 @@ def impute(images, mask, model, schedule, *, method="repaint", jumps=DEFAULT_JUM
     known = m.to(device).bool()
     mean = torch.where(known, y.to(device), out.mean(0))  # (x + x + x) / 3 need not be x in float: paste y again
     return Imputed(sample=out[0], mean=mean, method=method, jumps=jumps, resample=resample, chains=chains,
-                   calls=sum(1 for a, b in zip(ts, ts[1:]) if b < a))
+                   calls=network_calls(schedule.T, jumps, resample))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -10,15 +10,17 @@
 #   6. the fast path, lever by lever, and its quality guard (python fast.py: 1000 samples at w = 2, fp32 and --fast)
 #   7. the speedrun (experiments/speedrun.py): the class-conditional MNIST model from scratch to the 95% bar; it needs
 #      the MNIST training set under $DATA (default .devdata, a git-ignored copy of ../shared/data named in `carry`)
+#   8. zero-shot imputation at n = 500 with 4 chains per image (experiments/zero_shot_imputation.py): the sample and
+#      chain-mean comparison of docs/beyond.md at the full size (the CPU run there has one chain per image)
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
 #       FAST='--batch 4 --steps 2 --repeats 1 --quality 4' SPEEDRUN='--steps 2 --n 10 --width 8' \
-#       DATA=../shared/data bash experiments/run_on_gpu.sh
+#       ZEROSHOT='--masks rows --resample 2' DATA=../shared/data bash experiments/run_on_gpu.sh
 #                                                    # a dry run anywhere: about 1 min on the 2-core development CPU
 #
-# STAGES picks the stages (default all: "1 2 3 4 5 6 7"; their time limits add up to more than one 10-minute call, so
-# a session that has the sweep and blind denoising already runs STAGES="1 5 6 7").
+# STAGES picks the stages (default all: "1 2 3 4 5 6 7 8"; their time limits add up to more than one 10-minute call, so
+# a session that has the sweep and blind denoising already runs STAGES="1 5 6 7 8").
 # scikit-image's wavelet denoiser needs PyWavelets; a machine without it and without network access can be given
 # wheels in .whl/ (installed into /tmp/site first).
 set -u
@@ -31,8 +33,9 @@ BENCH=${BENCH:-}
 SWEEP=${SWEEP:-}
 FAST=${FAST:---batch 256 --steps 20 --repeats 5 --compile --quality 1000}
 SPEEDRUN=${SPEEDRUN:-}
+ZEROSHOT=${ZEROSHOT:-}
 DATA=${DATA:-.devdata}
-STAGES=${STAGES:-1 2 3 4 5 6 7}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8}
 PY=${PYTHON:-python3}
 RES=$(mktemp -d)
 mkdir -p "$OUT"
@@ -82,6 +85,7 @@ fi
 
 if want 5; then
     stage "5. kernel benchmarks"
+    cp docs/benchmarks.md "$RES/benchmarks.md"  # bench.py keeps its "On the CPU" sections when it rewrites the page
     timeout 130 $PY kernels/bench.py $BENCH --out "$RES/benchmarks.md" 2>&1 | tee "$RES/bench.log"
     pack
 fi
@@ -99,6 +103,12 @@ if want 7; then
     # keep a small fp16 copy of the model (to ship if it passes the bar), not the full training checkpoint
     $PY checkpoint.py export "$RES/speedrun/checkpoint.pt" "$RES/speedrun/speedrun_fp16.pt" \
         && rm -f "$RES/speedrun/checkpoint.pt" "$RES/speedrun/samples_w2.npz"
+    pack
+fi
+if want 8; then
+    stage "8. zero-shot imputation"
+    timeout 240 $PY experiments/zero_shot_imputation.py --n "$N" --chains 4 --batch "$N" --device "$DEVICE" \
+        --kernels "$KERNELS" $ZEROSHOT --no-progress --out "$RES/zero_shot" 2>&1 | tee "$RES/zero_shot.log"
     pack
 fi
 stage "done"

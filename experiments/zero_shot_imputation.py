@@ -128,7 +128,7 @@ def plot(path, masks, table, methods, n, which="sample"):
     ax.set_xticks(np.arange(len(masks)), [k.replace("random:", "random ") for k in masks])
     ax.set_ylabel("PSNR on the missing pixels (dB)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=3)
+    ax.legend(fontsize=8, ncol=len(methods), loc="upper center", bbox_to_anchor=(0.5, -0.1))  # below: bars stay clear
     ax.set_title(f"Imputation of {n} MNIST test digits: one {which} per image (error bars: standard error)",
                  fontsize=10)
     fig.tight_layout()
