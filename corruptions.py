@@ -8,10 +8,14 @@
 and, beyond the paper, the masks of zero-shot imputation (impute.py) that the Fig. 6 model never saw in training:
   mask_of          "random:F" (remove_pixels' mask), "block" (a centre square), "left-half", "rows" (every other row)
 
+and a blur, the simplest denoiser and a corruption the classifier is trained to see through:
+  gaussian_blur    a Gaussian blur of each channel
+
 Images are (B, C, H, W) in [-1, 1]; every function draws its randomness from `generator`.
 """
 
 import torch
+import torch.nn.functional as F
 
 
 def schedule_noise(x0, schedule, fraction, generator=None):
@@ -72,3 +76,15 @@ def mask_of(kind, shape, generator=None, device=None):
     else:
         raise ValueError(f"unknown mask {kind!r}; choose from {MASK_KINDS}")
     return mask
+
+
+def gaussian_blur(x, sigma=1.0):
+    """A Gaussian blur of (N, C, H, W) images, each channel on its own (reflect padding): the simplest denoiser, a
+    baseline."""
+    radius = max(1, int(3 * sigma + 0.5))
+    coords = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    g = torch.exp(-coords**2 / (2 * sigma**2))
+    C = x.shape[1]
+    g = (g / g.sum()).expand(C, 1, 1, len(coords))  # (C, 1, 1, k): a row filter per channel
+    x = F.conv2d(F.pad(x.float(), [radius, radius, 0, 0], mode="reflect"), g, groups=C)
+    return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="reflect"), g.transpose(2, 3), groups=C)

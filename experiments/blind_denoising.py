@@ -49,7 +49,7 @@ from fast import FLAG_HELP as FAST_HELP
 from fast import fast_path
 from fig6_imputation import conditioned_chain
 from files import write_figure, write_json, write_npz, write_text
-from metrics import gaussian_blur, image_metrics, psnr
+from metrics import image_metrics, psnr
 from paths import CLASSIFIERS, RESULTS
 
 CLASSICAL = {
@@ -64,7 +64,7 @@ CLASSICAL = {
 def classical(name, y, sigma_hat, c):
     """Apply a classical denoiser to (N, 1, H, W) images y (CPU), image by image. Returns (N, 1, H, W)."""
     if name == "blur":
-        return gaussian_blur(y, c)
+        return corruptions.gaussian_blur(y, c)
     from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
 
     out = np.empty(y.shape, dtype=np.float32)

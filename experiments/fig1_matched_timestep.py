@@ -16,9 +16,9 @@ import drawing
 import flags
 import loading
 import outputs
-from corruptions import schedule_noise
+from corruptions import gaussian_blur, schedule_noise
 from ddpm import EpsFunction, cycles
-from metrics import gaussian_blur, image_metrics
+from metrics import image_metrics
 from paths import CHECKPOINTS
 
 DEFAULTS = {"noise": 0.3, "start": 0.3, "n": 8, "cycles": 1, "guidance": 0.0,

@@ -19,9 +19,9 @@ import drawing
 import flags
 import loading
 import outputs
-from corruptions import remove_pixels
+from corruptions import gaussian_blur, remove_pixels
 from ddpm import EpsFunction, sample_from
-from metrics import gaussian_blur, image_metrics, masked_psnr, summary
+from metrics import image_metrics, masked_psnr, summary
 from paths import CHECKPOINTS
 
 DEFAULTS = {"noise": 0.5, "start": 1.0, "n": 8, "checkpoint": CHECKPOINTS / "mnist_impute.pt"}

@@ -17,10 +17,10 @@ import drawing
 import flags
 import loading
 import outputs
-from corruptions import gaussian_noise
+from corruptions import gaussian_blur, gaussian_noise
 from ddpm import EpsFunction
 from fig6_imputation import conditioned_chain
-from metrics import gaussian_blur, image_metrics
+from metrics import image_metrics
 from paths import CHECKPOINTS
 
 DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "checkpoint": "(see --no-probabilistic)"}

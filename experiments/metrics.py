@@ -5,7 +5,7 @@
               too small for the usual 11x11), on images scaled to [0, 1]
   class_kept  share of images that the project's classifier assigns the original's class
   image_metrics   all three, as the json files hold them (mean and std over images)
-  gaussian_blur   a Gaussian blur, the baseline every denoiser here should beat
+(the Gaussian blur every denoiser here should beat is corruptions.gaussian_blur)
 """
 
 import torch
@@ -61,15 +61,3 @@ def image_metrics(images, original, labels=None, classifier=None):
         pred = predict(classifier, images.clamp(-1, 1).cpu())
         m["class_kept"] = (pred == labels.cpu()).float().mean().item()
     return m
-
-
-def gaussian_blur(x, sigma=1.0):
-    """A Gaussian blur of (N, C, H, W) images, each channel on its own (reflect padding): the simplest denoiser, a
-    baseline."""
-    radius = max(1, int(3 * sigma + 0.5))
-    coords = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
-    g = torch.exp(-coords**2 / (2 * sigma**2))
-    C = x.shape[1]
-    g = (g / g.sum()).expand(C, 1, 1, len(coords))  # (C, 1, 1, k): a row filter per channel
-    x = F.conv2d(F.pad(x.float(), [radius, radius, 0, 0], mode="reflect"), g, groups=C)
-    return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="reflect"), g.transpose(2, 3), groups=C)
