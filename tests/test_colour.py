@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import corruptions
 import denoise
 import sample
 import train
@@ -80,7 +81,7 @@ def test_metrics_and_strips_take_colour(tmp_path):
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     assert torch.allclose(metrics.ssim(x, x), torch.ones(3), atol=1e-5)
     noisy = x + 0.2 * torch.randn_like(x)
-    assert (metrics.ssim(noisy, x) < 0.95).all() and metrics.gaussian_blur(noisy).shape == x.shape
+    assert (metrics.ssim(noisy, x) < 0.95).all() and corruptions.gaussian_blur(noisy).shape == x.shape
     # a grey image repeated over three channels scores as the grey image does
     g = x[:, :1]
     assert torch.allclose(metrics.ssim(g.expand(-1, 3, -1, -1), noisy[:, :1].expand(-1, 3, -1, -1)),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import classifier
+import corruptions
 import train
 from conftest import ROOT, write_tiny_dataset
 
@@ -128,7 +129,7 @@ def test_metrics_on_known_cases():
     # MSE 0.01 on a range of 2: 10 log10(4 / 0.01) = 26.0 dB, up to clipping
     assert abs(metrics.psnr(noisy, x).mean().item() - 26.0) < 0.6
     assert (metrics.ssim(noisy, x) < 0.99).all()
-    assert torch.allclose(metrics.gaussian_blur(torch.ones(1, 1, 28, 28)), torch.ones(1, 1, 28, 28), atol=1e-6)
+    assert torch.allclose(corruptions.gaussian_blur(torch.ones(1, 1, 28, 28)), torch.ones(1, 1, 28, 28), atol=1e-6)
 
 
 def test_results_table_collects_the_json_metrics(tiny, tmp_path):
