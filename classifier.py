@@ -16,7 +16,8 @@ Two networks (ClassifierConfig.arch), so that a claim resting on "class kept" ca
 Trained with Adam and light random shifts so that it does not rely on perfectly centred digits. What the experiments
 feed a classifier is not always a clean digit: a chain output can stay dim (the signal of x_t is sqrt(alpha_bar_t) x:
 0.63 x at t = 60), noisy or soft. --robust trains on such views as well (`robust_view`: contrast scaled by s in
-[0.3, 1], a Gaussian blur, additive noise, each at random), and `evaluate` reports accuracy on clean, scaled (0.63),
+[0.3, 1], a Gaussian blur, additive noise, each at random; not the DDPM's own outputs, which would need a
+sampler in the training loop), and `evaluate` reports accuracy on clean, scaled (0.63),
 noisy (sigma 0.3) and blurred (sigma 1) test images. Checkpoints are of kind "classifier" and load only with
 weights_only=True (see checkpoint.py).
 """
@@ -85,17 +86,23 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
+BLUR_WIDTHS = (0.5, 0.75, 1.0, 1.25, 1.5)  # pixels: from a soft edge to a thick smear
+
+
 def robust_view(x, generator):
     """What a classifier must see through, drawn per image (x: (B, 1, H, W) in [-1, 1]): with probability 1/2 the
     contrast scaled, x * s with s ~ U[0.3, 1] (a dim chain output; the background moves from -1 to -s); with
-    probability 1/3 a Gaussian blur of width ~ U[0.5, 1.5] pixels; with probability 1/2 additive noise of std
+    probability 1/3 a Gaussian blur of a width from BLUR_WIDTHS; with probability 1/2 additive noise of std
     ~ U[0, 0.5]. Returns (B, 1, H, W)."""
     B = x.shape[0]
     u = torch.rand(B, 6, generator=generator)  # (B, 6): three coin flips and three levels per image
     scale = torch.where(u[:, 0] < 1 / 2, 0.3 + 0.7 * u[:, 1], torch.ones(B)).view(B, 1, 1, 1)
     x = x * scale
-    for i in (u[:, 2] < 1 / 3).nonzero().flatten().tolist():  # blur widths differ per image: one call each
-        x[i: i + 1] = gaussian_blur(x[i: i + 1], 0.5 + u[i, 3].item())
+    width = (u[:, 3] * len(BLUR_WIDTHS)).long()  # (B,): an index into BLUR_WIDTHS
+    for k, w in enumerate(BLUR_WIDTHS):  # one blur call per width, over the images that drew it
+        rows = ((u[:, 2] < 1 / 3) & (width == k)).nonzero().flatten()
+        if len(rows):
+            x[rows] = gaussian_blur(x[rows], w)
     sigma = torch.where(u[:, 4] < 1 / 2, 0.5 * u[:, 5], torch.zeros(B)).view(B, 1, 1, 1)
     return x + sigma * torch.randn(x.shape, generator=generator)
 
