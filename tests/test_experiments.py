@@ -1,9 +1,11 @@
 """Every figure script end to end on tiny models (trained here for a step), and the npz/json contract."""
 
 import json
+import shutil
 import sys
 
 import numpy as np
+import torch
 import pytest
 
 import classifier
@@ -144,3 +146,32 @@ def test_results_table_collects_the_json_metrics(tiny, tmp_path):
     assert rows[0].startswith("| figure |") and len(rows) == 2 + 3 + 1  # final, corrupted, blur, and p
     metrics = json.loads((tmp_path / "fig7_denoising_probabilistic.json").read_text())["metrics"]
     assert f"{metrics['final']['psnr']['mean']:.2f}" in rows[2]
+
+
+def test_rescore_puts_every_row_in_one_unit_and_asks_every_judge(tiny, tmp_path):
+    import rescore
+    from ddpm import Schedule
+
+    root, data_dir, ckpts = tiny
+    common = ["--n", "3", "--classifier", str(root / "clf_mnist.pt"), "--data-dir", str(data_dir), "--out",
+              str(tmp_path), "--no-progress", "--device", "cpu"]
+    fig3_repeat_last_step.main(["--checkpoint", str(ckpts["mnist_class"]), "--repeats", "2", *common])
+    fig6_imputation.main(["--checkpoint", str(ckpts["mnist_impute"]), *common])
+    judge, twin = str(root / "clf_mnist.pt"), str(tmp_path / "twin.pt")
+    shutil.copy(judge, twin)  # a second judge that is the first one: they must agree on every image
+    results = rescore.main([str(tmp_path), "--classifiers", judge, twin, "--out", str(tmp_path / "r")])
+    assert set(results) == {"fig3_repeat_last_step", "fig6_imputation"}
+    s = Schedule(20).alpha_bars[6].sqrt().item()  # the tiny models' T = 20: 30% noise is t = 6
+    fig3 = results["fig3_repeat_last_step"]
+    assert fig3["corrupted"]["divided_by"] == pytest.approx(s) and fig3["final"]["divided_by"] == pytest.approx(s)
+    fig6 = results["fig6_imputation"]
+    assert fig6["final"]["divided_by"] == 1.0 and "psnr_missing" in fig6["blur"]
+    for row in fig3.values():
+        assert row["judges_agree"] == 1.0 and row["class_kept"][judge] == row["class_kept"][twin]
+    # the noisy input in image units: x_t / sqrt(alpha_bar_t) has the original's scale before clipping
+    arrays = np.load(tmp_path / "fig3_repeat_last_step.npz")
+    x0, xt = torch.from_numpy(arrays["original"]), torch.from_numpy(arrays["corrupted"])
+    assert rescore.signal_scale(xt / s, x0).mean().item() == pytest.approx(1.0, abs=0.25)
+    assert "| fig3_repeat_last_step: final |" in (tmp_path / "r" / "rescore.md").read_text()
+    with pytest.raises(SystemExit, match="no figure outputs"):
+        rescore.main([str(tmp_path / "r")])

@@ -1,0 +1,147 @@
+"""Every figure's table rows again, from the outputs the figure scripts saved: in one unit, and with several judges.
+
+    python experiments/rescore.py results/n500 --classifiers checkpoints/classifier_mnist.pt runs/clf_robust.pt
+
+Reads the <name>.npz and <name>.json that each figure script (or make_results.py) wrote into the folder, and writes
+rescore.json and rescore.md into --out. Nothing is sampled again: the chains' outputs are scored as they are.
+
+One unit. Every row compares images in the clean image's units. An image that sits at the chain's scale
+sqrt(alpha_bar_t) is divided by it first:
+  - the noisy input of Figs. 1-5, x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (0.63 x0 at t = 60);
+  - Fig. 3's output: the t = 1 step, repeated, keeps that scale (each pass multiplies it by 1 / sqrt(alpha_1),
+    1.00025 at T = 200).
+The blur rows are a blur of the input in those units, as the figure scripts compute them. Each row also reports its
+"signal scale", the least-squares slope of the image on the original (1 for an image in the clean image's units), so
+that the rule can be checked rather than trusted.
+
+Several judges. "Class kept" depends on the classifier; each one given in --classifiers (default: the shipped one of
+the dataset) scores every row, and the table says how often the first two agree on the class of an image and how
+often both keep it.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import paths  # noqa: F401  (first: puts the project root on sys.path)
+from checkpoint import CheckpointError
+from classifier import load_classifier, predict
+from corruptions import gaussian_blur
+from ddpm import Schedule
+from fig6_imputation import baseline_fills
+from files import write_json, write_text
+from metrics import masked_psnr, psnr, ssim, summary
+from paths import CLASSIFIERS, RESULTS
+
+# figure -> dataset of its test images
+FIGURES = {"fig1_matched_timestep": "mnist", "fig2_less_noise_timestep": "mnist", "fig3_repeat_last_step": "mnist",
+           "fig4_wrong_timestep": "mnist", "fig5_fashion_unconditional": "fashion", "fig6_imputation": "mnist",
+           "fig7_denoising_probabilistic": "mnist", "fig7_denoising_plain": "mnist"}
+SCHEDULE_NOISE = ("fig1", "fig2", "fig3", "fig4", "fig5")  # the figures whose input is x_t of the schedule
+
+
+def signal_scale(images, original):
+    """The least-squares slope a of images ~ a * original + b, per image: 1 in the clean image's units. (N,)"""
+    x, r = images.flatten(1).double(), original.flatten(1).double()
+    r = r - r.mean(1, keepdim=True)
+    return ((x - x.mean(1, keepdim=True)) * r).sum(1) / (r * r).sum(1).clamp(min=1e-12)
+
+
+def rows_of(name, arrays, settings):
+    """{row: images in the clean image's units} of one figure, and the factor each row was divided by."""
+    x0, corrupted, final = (torch.from_numpy(arrays[k]) for k in ("original", "corrupted", "final"))
+    if name.startswith(SCHEDULE_NOISE):
+        schedule = Schedule(settings["T"])
+        s = schedule.alpha_bars[settings["t_noise"]].sqrt().item()  # sqrt(alpha_bar_t): the input's scale
+        noisy = corrupted / s
+        out_scale = s if name.startswith("fig3") else 1.0
+        rows = {"final": final / out_scale, "corrupted": noisy, "blur": gaussian_blur(noisy)}
+        return rows, {"final": out_scale, "corrupted": s, "blur": s}
+    if name.startswith("fig6"):
+        mask = torch.from_numpy(arrays["mask"])
+        rows = {"final": final, "final_pasted": torch.where(mask.bool(), corrupted, final),
+                **baseline_fills(corrupted, mask)}
+        return rows, dict.fromkeys(rows, 1.0)
+    rows = {"final": final, "corrupted": corrupted, "blur": gaussian_blur(corrupted)}
+    return rows, dict.fromkeys(rows, 1.0)
+
+
+def score(name, arrays, settings, judges):
+    """The metrics of every row of one figure, with every judge."""
+    x0, labels = torch.from_numpy(arrays["original"]), torch.from_numpy(arrays["labels"]).long()
+    rows, divided_by = rows_of(name, arrays, settings)
+    out = {}
+    for row, images in rows.items():
+        m = {"divided_by": divided_by[row], "psnr": summary(psnr(images, x0)), "ssim": summary(ssim(images, x0)),
+             "signal_scale": summary(signal_scale(images.clamp(-1, 1), x0))}
+        if name.startswith("fig6"):
+            m["psnr_missing"] = summary(masked_psnr(images, x0, 1 - torch.from_numpy(arrays["mask"])))
+        preds = {judge: predict(model, images.clamp(-1, 1)) for judge, model in judges.items()}
+        m["class_kept"] = {judge: (p == labels).float().mean().item() for judge, p in preds.items()}
+        if len(preds) >= 2:
+            a, b = list(preds.values())[:2]
+            m["judges_agree"] = (a == b).float().mean().item()
+            m["kept_by_both"] = ((a == labels) & (b == labels)).float().mean().item()
+        out[row] = m
+    return out
+
+
+def markdown(results, judges):
+    names = list(judges)
+    head = ("| figure: row | divided by | signal scale | PSNR dB | SSIM | "
+            + " | ".join(f"class kept ({Path(j).stem})" for j in names)
+            + (" | judges agree | kept by both |" if len(names) >= 2 else " |"))
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for name, rows in results.items():
+        for row, m in rows.items():
+            cells = [f"{name}: {row}", f"{m['divided_by']:.3f}", f"{m['signal_scale']['mean']:.2f}",
+                     f"{m['psnr']['mean']:.2f} +- {m['psnr']['std']:.2f}", f"{m['ssim']['mean']:.3f}",
+                     *(f"{100 * m['class_kept'][j]:.1f}%" for j in names)]
+            if len(names) >= 2:
+                cells += [f"{100 * m['judges_agree']:.1f}%", f"{100 * m['kept_by_both']:.1f}%"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", help="the figure scripts' outputs (<name>.npz and <name>.json)")
+    ap.add_argument("--classifiers", nargs="+", default=None,
+                    help="the judges of class kept, for MNIST figures (default: the shipped MNIST classifier); "
+                    "Fig. 5 (Fashion-MNIST) is judged by --fashion-classifiers")
+    ap.add_argument("--fashion-classifiers", nargs="+", default=None,
+                    help="the judges for Fig. 5 (default: the shipped Fashion-MNIST classifier)")
+    ap.add_argument("--out", default=str(RESULTS / "rescore"), help="output folder (default results/rescore/)")
+    args = ap.parse_args(argv)
+    folder = Path(args.folder)
+    found = [name for name in FIGURES if (folder / f"{name}.npz").is_file() and (folder / f"{name}.json").is_file()]
+    if not found:
+        sys.exit(f"error: {folder} holds no figure outputs (<name>.npz and <name>.json of {', '.join(FIGURES)})")
+    try:
+        judges = {ds: {str(p): load_classifier(p)[0] for p in (paths_ or [CLASSIFIERS[ds]])}
+                  for ds, paths_ in (("mnist", args.classifiers), ("fashion", args.fashion_classifiers))}
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    results = {}
+    for name in found:
+        settings = json.loads((folder / f"{name}.json").read_text())["settings"]
+        with np.load(folder / f"{name}.npz") as arrays:
+            results[name] = score(name, arrays, settings, judges[FIGURES[name]])
+    out = Path(args.out)
+    write_json(out / "rescore.json", {"folder": str(folder), "judges": {k: list(v) for k, v in judges.items()},
+                                      "results": results})
+    text = "".join(f"## Judged by {', '.join(judges[ds])}\n\n" + markdown(
+        {n: r for n, r in results.items() if FIGURES[n] == ds}, judges[ds]) + "\n"
+        for ds in ("mnist", "fashion") if any(FIGURES[n] == ds for n in results))
+    write_text(out / "rescore.md", text)
+    print(text + f"wrote {out}/rescore.json, rescore.md")
+    return results
+
+
+if __name__ == "__main__":
+    main()
