@@ -10,9 +10,10 @@ sqrt(alpha_bar_t) is divided by it first:
   - the noisy input of Figs. 1-5, x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (0.63 x0 at t = 60);
   - Fig. 3's output: the t = 1 step, repeated, keeps that scale (each pass multiplies it by 1 / sqrt(alpha_1),
     1.00025 at T = 200).
-The blur rows are a blur of the input in those units, as the figure scripts compute them. Each row also reports its
-"signal scale", the least-squares slope of the image on the original (1 for an image in the clean image's units), so
-that the rule can be checked rather than trusted.
+The blur rows are a blur of the input in those units, as the figure scripts compute them. A figure run with
+--cycles K (section 3.1: the chain's output fed back in) gets a row for the output of each cycle. Each row also
+reports its "signal scale", the least-squares slope of the image on the original (1 for an image in the clean
+image's units), so that the rule can be checked rather than trusted.
 
 Several judges. "Class kept" depends on the classifier; each one given in --classifiers (default: the shipped one of
 the dataset) scores every row, and the table says how often the first two agree on the class of an image and how
@@ -60,7 +61,12 @@ def rows_of(name, arrays, settings):
         noisy = corrupted / s
         out_scale = s if name.startswith("fig3") else 1.0
         rows = {"final": final / out_scale, "corrupted": noisy, "blur": gaussian_blur(noisy)}
-        return rows, {"final": out_scale, "corrupted": s, "blur": s}
+        divided_by = {"final": out_scale, "corrupted": s, "blur": s}
+        if settings.get("cycles", 1) > 1:  # section 3.1's cycles: each one's output is a trajectory entry at step 0
+            ends = torch.from_numpy(arrays["trajectory"])[torch.from_numpy(arrays["steps"]) == 0]  # (cycles, N, ...)
+            for k, images in enumerate(ends, 1):
+                rows[f"after cycle {k}"], divided_by[f"after cycle {k}"] = images / out_scale, out_scale
+        return rows, divided_by
     if name.startswith("fig6"):
         mask = torch.from_numpy(arrays["mask"])
         rows = {"final": final, "final_pasted": torch.where(mask.bool(), corrupted, final),

@@ -157,10 +157,14 @@ def test_rescore_puts_every_row_in_one_unit_and_asks_every_judge(tiny, tmp_path)
               str(tmp_path), "--no-progress", "--device", "cpu"]
     fig3_repeat_last_step.main(["--checkpoint", str(ckpts["mnist_class"]), "--repeats", "2", *common])
     fig6_imputation.main(["--checkpoint", str(ckpts["mnist_impute"]), *common])
+    fig2_less_noise_timestep.main(["--checkpoint", str(ckpts["mnist_class"]), "--cycles", "3", *common])
     judge, twin = str(root / "clf_mnist.pt"), str(tmp_path / "twin.pt")
     shutil.copy(judge, twin)  # a second judge that is the first one: they must agree on every image
     results = rescore.main([str(tmp_path), "--classifiers", judge, twin, "--out", str(tmp_path / "r")])
-    assert set(results) == {"fig3_repeat_last_step", "fig6_imputation"}
+    assert set(results) == {"fig2_less_noise_timestep", "fig3_repeat_last_step", "fig6_imputation"}
+    cycles = results["fig2_less_noise_timestep"]
+    assert [r for r in cycles if r.startswith("after")] == ["after cycle 1", "after cycle 2", "after cycle 3"]
+    assert cycles["after cycle 3"]["psnr"] == cycles["final"]["psnr"]  # the last cycle's output is the final image
     s = Schedule(20).alpha_bars[6].sqrt().item()  # the tiny models' T = 20: 30% noise is t = 6
     fig3 = results["fig3_repeat_last_step"]
     assert fig3["corrupted"]["divided_by"] == pytest.approx(s) and fig3["final"]["divided_by"] == pytest.approx(s)
