@@ -69,6 +69,8 @@ SCRIPTS = [
     (fig7_denoising_probabilistic, "fig7_denoising_plain", "mnist_denoise_plain", "mnist", ["--no-probabilistic"]),
     (fig6_imputation, "fig6_imputation", "mnist_impute_class", "mnist", []),
     (fig7_denoising_probabilistic, "fig7_denoising_probabilistic", "mnist_denoise_prob_class", "mnist", []),
+    (fig7_denoising_probabilistic, "fig7_denoising_probabilistic_l2", "mnist_denoise_prob", "mnist",
+     ["--distance", "l2"]),
 ]
 
 
@@ -89,6 +91,8 @@ def test_figure_script_writes_the_contract(tiny, tmp_path, module, name, model, 
         assert p.shape[1] == 2 and ((p >= 0) & (p <= 1)).all()
         if name.endswith("plain"):
             assert (p == 1).all()
+        if name.endswith("l2"):  # eq. (14) as printed: tau / 28 keeps p near 1 (the RMS is far above 0.04 here)
+            assert p.min() > 0.99
     result = json.loads((tmp_path / f"{name}.json").read_text())
     if name.startswith(("fig6", "fig7")):  # a model trained with --cond image+class is told the class (eq. 12)
         assert result["settings"]["class_input"] == model.endswith("_class")
