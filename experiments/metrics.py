@@ -2,7 +2,8 @@
 
   psnr        10 log10(range^2 / MSE) per image, range 2 for images in [-1, 1]; higher is closer to the original
   ssim        structural similarity per image (Wang et al. 2004), Gaussian window 7x7, sigma 1.5 (a 28x28 image is
-              too small for the usual 11x11), on images scaled to [0, 1]
+              too small for the usual 11x11), on images scaled to [0, 1]; with the 11x11 window it equals
+              scikit-image's structural_similarity (gaussian_weights, use_sample_covariance=False; a test checks)
   class_kept  share of images that the project's classifier assigns the original's class
   image_metrics   all three, as the json files hold them (mean and std over images)
 (the Gaussian blur every denoiser here should beat is corruptions.gaussian_blur)

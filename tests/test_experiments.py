@@ -183,3 +183,17 @@ def test_rescore_puts_every_row_in_one_unit_and_asks_every_judge(tiny, tmp_path)
     assert "| fig3_repeat_last_step: final |" in (tmp_path / "r" / "rescore.md").read_text()
     with pytest.raises(SystemExit, match="no figure outputs"):
         rescore.main([str(tmp_path / "r")])
+
+
+def test_ssim_matches_scikit_image_with_the_same_window():
+    from skimage.metrics import structural_similarity
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 28, 28, generator=g) * 2 - 1
+    y = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+    ours = metrics.ssim(y, x, size=11, sigma=1.5)  # Wang et al.'s window, which scikit-image builds from sigma 1.5
+    for i in range(3):
+        a, b = (y[i, 0].double().numpy() + 1) / 2, (x[i, 0].double().numpy() + 1) / 2
+        ref = structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    data_range=1.0)
+        assert ours[i].item() == pytest.approx(ref, abs=1e-5)
