@@ -13,7 +13,8 @@ sqrt(alpha_bar_t) is divided by it first:
 The blur rows are a blur of the input in those units, as the figure scripts compute them. A figure run with
 --cycles K (section 3.1: the chain's output fed back in) gets a row for the output of each cycle. Each row also
 reports its "signal scale", the least-squares slope of the image on the original (1 for an image in the clean
-image's units), so that the rule can be checked rather than trusted.
+image's units), so that the rule can be checked rather than trusted, and its "sharpness", the energy of its gradient
+relative to the original's (1: as sharp; below 1: softer; noise raises it).
 
 Several judges. "Class kept" depends on the classifier; each one given in --classifiers (default: the shipped one of
 the dataset) scores every row, and the table says how often the first two agree on the class of an image and how
@@ -52,6 +53,17 @@ def signal_scale(images, original):
     return ((x - x.mean(1, keepdim=True)) * r).sum(1) / (r * r).sum(1).clamp(min=1e-12)
 
 
+def sharpness(images, original):
+    """The energy of the image gradient relative to the original's, per image: sum |dx|^2 + |dy|^2 (finite
+    differences) of the image over the same of the original. 1 is as sharp as the original, below 1 softer, above 1
+    rougher (noise adds gradient energy). (N,)"""
+    def energy(x):
+        x = x.double()
+        return (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).sum(1) + \
+            (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1).sum(1)
+    return energy(images) / energy(original).clamp(min=1e-12)
+
+
 def rows_of(name, arrays, settings):
     """{row: images in the clean image's units} of one figure, and the factor each row was divided by."""
     x0, corrupted, final = (torch.from_numpy(arrays[k]) for k in ("original", "corrupted", "final"))
@@ -83,7 +95,8 @@ def score(name, arrays, settings, judges):
     out = {}
     for row, images in rows.items():
         m = {"divided_by": divided_by[row], "psnr": summary(psnr(images, x0)), "ssim": summary(ssim(images, x0)),
-             "signal_scale": summary(signal_scale(images.clamp(-1, 1), x0))}
+             "signal_scale": summary(signal_scale(images.clamp(-1, 1), x0)),
+             "sharpness": summary(sharpness(images.clamp(-1, 1), x0))}
         if name.startswith("fig6"):
             m["psnr_missing"] = summary(masked_psnr(images, x0, 1 - torch.from_numpy(arrays["mask"])))
         preds = {judge: predict(model, images.clamp(-1, 1)) for judge, model in judges.items()}
@@ -98,13 +111,14 @@ def score(name, arrays, settings, judges):
 
 def markdown(results, judges):
     names = list(judges)
-    head = ("| figure: row | divided by | signal scale | PSNR dB | SSIM | "
+    head = ("| figure: row | divided by | signal scale | sharpness | PSNR dB | SSIM | "
             + " | ".join(f"class kept ({Path(j).stem})" for j in names)
             + (" | judges agree | kept by both |" if len(names) >= 2 else " |"))
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for name, rows in results.items():
         for row, m in rows.items():
             cells = [f"{name}: {row}", f"{m['divided_by']:.3f}", f"{m['signal_scale']['mean']:.2f}",
+                     f"{m['sharpness']['mean']:.2f}",
                      f"{m['psnr']['mean']:.2f} +- {m['psnr']['std']:.2f}", f"{m['ssim']['mean']:.3f}",
                      *(f"{100 * m['class_kept'][j]:.1f}%" for j in names)]
             if len(names) >= 2:
