@@ -4,10 +4,10 @@ The paper shows four cells of this grid (30% noise at 30%, at 20%, at 70%, and a
 noisy image comes out clean only when it enters the chain at the step that expects its noise, or a little above.
 Here test digits get the schedule's own noise at t_noise = round(noise T) for noise = 0.1 .. 0.9, and enter the
 reverse chain as x_{t_start}, t_start = round(start T) for start = 0.0 .. 1.0 (start 0: no chain, the noisy input
-itself). Every cell uses the same test images and, per noise level, the same noise draw (so cells differ only by
-the start). For each model and cell: PSNR and SSIM against the clean digit, and the share of outputs that the
-classifier gives the digit's own class.
-Models: the class-conditional MNIST DDPM told the true class (as in Figs. 1-4, guidance w = 0) and the
+itself, measured in the clean image's units: x_t / sqrt(alpha_bar_t), like every input row of docs/results.md). Every
+cell uses the same test images and, per noise level, the same noise draw (so cells differ only by the start). For each
+model and cell: PSNR and SSIM against the clean digit, and the share of outputs that the classifier gives the digit's
+own class. Models: the class-conditional MNIST DDPM told the true class (as in Figs. 1-4, guidance w = 0) and the
 unconditional MNIST DDPM (checkpoints/mnist_uncond.pt); --models picks.
 What to see: the best start for each noise level (dots on the heatmaps) against the diagonal start = noise (line).
 
@@ -88,9 +88,12 @@ def run_model(name, loaded, args, images, classifier, bar):
         for j, start in enumerate(args.starts):
             t_start = schedule.t_of_fraction(start)
             g_chain = torch.Generator(device=device).manual_seed(args.seed * 1000 + i * 100 + j + 1)
-            with torch.no_grad():
-                final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, step=step, generator=g_chain,
-                                       progress=bar)
+            if t_start == 0:  # no chain: the input itself, in the clean image's units (it holds sqrt(ab_t) x0)
+                final = x_noisy / schedule.alpha_bars[schedule.t_of_fraction(noise)].sqrt()
+            else:
+                with torch.no_grad():
+                    final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, step=step, generator=g_chain,
+                                           progress=bar)
             m = image_metrics(final, x0, labels, classifier)
             grids["psnr"][i, j] = m["psnr"]["mean"]
             grids["ssim"][i, j] = m["ssim"]["mean"]
@@ -189,6 +192,7 @@ def write_outputs(args, results, device, wall):
     arrays.update({f"{name}_examples": r["examples"] for name, r in results.items()})
     arrays.update(noises=np.asarray(args.noises), starts=np.asarray(args.starts))
     settings = {"n": args.n, "noises": args.noises, "starts": args.starts, "models": list(results),
+                "classifier": args.classifier,
                 "seed": args.seed, "device": str(device), "wall_s": wall, "torch": torch.__version__,
                 "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
     grids_json = {name: {k: v.tolist() for k, v in r["grids"].items()} for name, r in results.items()}
@@ -205,13 +209,15 @@ def main(argv=None):
     ap.add_argument("--noises", type=grid_arg, default=grid_arg("0.1:0.9:0.1"), help="noise fractions")
     ap.add_argument("--starts", type=grid_arg, default=grid_arg("0.0:1.0:0.1"), help="start fractions")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    ap.add_argument("--classifier", default=str(CLASSIFIERS["mnist"]), help="the judge of class kept (default: the "
+                    "shipped MNIST classifier)")
     flags.add_run_flags(ap, RESULTS / "sweep")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
     try:
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
-        classifier, _ = load_classifier(CLASSIFIERS["mnist"])
+        classifier, _ = load_classifier(args.classifier)
         models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
     except (CheckpointError, data.DataError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
