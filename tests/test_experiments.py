@@ -197,3 +197,12 @@ def test_ssim_matches_scikit_image_with_the_same_window():
         ref = structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                     data_range=1.0)
         assert ours[i].item() == pytest.approx(ref, abs=1e-5)
+
+
+def test_the_committed_results_table_comes_from_the_committed_jsons():
+    import make_results
+
+    names = [make_results.FIGURES[k][1] for k in sorted(make_results.FIGURES)]
+    rows = make_results.table(ROOT / "docs" / "results_n500", names).splitlines()
+    committed = (ROOT / "docs" / "results_table.md").read_text().splitlines()
+    assert len(rows) > 20 and all(row in committed for row in rows)
