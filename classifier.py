@@ -14,12 +14,11 @@ Two networks (ClassifierConfig.arch), so that a claim resting on "class kept" ca
   resnet  a 5x5 stem, three residual blocks with GroupNorm (the second and third halve the size), global average
           pooling, one linear layer: no BatchNorm statistics, no fully connected layer over positions
 Trained with Adam and light random shifts so that it does not rely on perfectly centred digits. What the experiments
-feed a classifier is not always a clean digit: a chain output can stay dim (the signal of x_t is sqrt(alpha_bar_t) x:
-0.63 x at t = 60), noisy or soft. --robust trains on such views as well (`robust_view`: contrast scaled by s in
-[0.3, 1], a Gaussian blur, additive noise, each at random; not the DDPM's own outputs, which would need a
-sampler in the training loop), and `evaluate` reports accuracy on clean, scaled (0.63),
-noisy (sigma 0.3) and blurred (sigma 1) test images. Checkpoints are of kind "classifier" and load only with
-weights_only=True (see checkpoint.py).
+feed a classifier is not always a clean digit: a chain output can stay dim (the signal of x_t is sqrt(alpha_bar_t)
+x: 0.63 x at t = 60), noisy or soft. --robust trains on such views as well (`robust_view`: contrast scaled by s in
+[0.3, 1], a Gaussian blur, additive noise, each at random; not the DDPM's own outputs, which would need a sampler in
+the training loop), and `evaluate` reports accuracy on clean, scaled (0.63), noisy (sigma 0.3) and blurred (sigma 1)
+test images. Checkpoints are of kind "classifier" and load only with weights_only=True (see checkpoint.py).
 """
 
 import argparse
