@@ -14,7 +14,8 @@ The blur rows are a blur of the input in those units, as the figure scripts comp
 --cycles K (section 3.1: the chain's output fed back in) gets a row for the output of each cycle. Each row also
 reports its "signal scale", the least-squares slope of the image on the original (1 for an image in the clean
 image's units), so that the rule can be checked rather than trusted, and its "sharpness", the energy of its gradient
-relative to the original's (1: as sharp; below 1: softer; noise raises it).
+relative to the original's (1: as sharp; below 1: softer; noise raises it). Fig. 7's rows add the classical
+baselines tuned on other test images (non-local means, a blur), as experiments/blind_denoising.py tunes them.
 
 Several judges. "Class kept" depends on the classifier; each one given in --classifiers (default: the shipped one of
 the dataset) scores every row, and the table says how often the first two agree on the class of an image and how
@@ -42,7 +43,8 @@ from paths import CLASSIFIERS, RESULTS
 # figure -> dataset of its test images
 FIGURES = {"fig1_matched_timestep": "mnist", "fig2_less_noise_timestep": "mnist", "fig3_repeat_last_step": "mnist",
            "fig4_wrong_timestep": "mnist", "fig5_fashion_unconditional": "fashion", "fig6_imputation": "mnist",
-           "fig7_denoising_probabilistic": "mnist", "fig7_denoising_plain": "mnist"}
+           "fig7_denoising_probabilistic": "mnist", "fig7_denoising_plain": "mnist",
+           "fig7_denoising_probabilistic_l2": "mnist"}
 SCHEDULE_NOISE = ("fig1", "fig2", "fig3", "fig4", "fig5")  # the figures whose input is x_t of the schedule
 
 
@@ -64,7 +66,26 @@ def sharpness(images, original):
     return energy(images) / energy(original).clamp(min=1e-12)
 
 
-def rows_of(name, arrays, settings):
+def tuned_baselines(noisy, sigma, n, calibration=100, seed=1):
+    """Fig. 7's classical baselines, tuned as experiments/blind_denoising.py tunes them: non-local means and a
+    Gaussian blur, each with its one parameter chosen for the best mean PSNR on `calibration` other test images (the
+    ones after the first n) with their own noise of the same sigma, and given the true sigma. Returns {row: images}."""
+    import data
+    from blind_denoising import classical, tune
+    from corruptions import gaussian_noise
+
+    x_all, _ = data.load_test_images("mnist", n + calibration)
+    x_cal = x_all[n:]
+    y_cal = gaussian_noise(x_cal, sigma, torch.Generator().manual_seed(seed))
+    s_cal, s = torch.full((len(x_cal),), float(sigma)), torch.full((len(noisy),), float(sigma))
+    out = {}
+    for method in ("NLM", "blur"):
+        c = tune(method, y_cal, x_cal, s_cal)
+        out[f"{method} (tuned: {c})"] = classical(method, noisy, s, c)
+    return out
+
+
+def rows_of(name, arrays, settings, calibration=100):
     """{row: images in the clean image's units} of one figure, and the factor each row was divided by."""
     x0, corrupted, final = (torch.from_numpy(arrays[k]) for k in ("original", "corrupted", "final"))
     if name.startswith(SCHEDULE_NOISE):
@@ -84,14 +105,15 @@ def rows_of(name, arrays, settings):
         rows = {"final": final, "final_pasted": torch.where(mask.bool(), corrupted, final),
                 **baseline_fills(corrupted, mask)}
         return rows, dict.fromkeys(rows, 1.0)
-    rows = {"final": final, "corrupted": corrupted, "blur": gaussian_blur(corrupted)}
+    rows = {"final": final, "corrupted": corrupted, "blur": gaussian_blur(corrupted),
+            **tuned_baselines(corrupted, settings["sigma"], settings["n"], calibration)}
     return rows, dict.fromkeys(rows, 1.0)
 
 
-def score(name, arrays, settings, judges):
+def score(name, arrays, settings, judges, calibration=100):
     """The metrics of every row of one figure, with every judge."""
     x0, labels = torch.from_numpy(arrays["original"]), torch.from_numpy(arrays["labels"]).long()
-    rows, divided_by = rows_of(name, arrays, settings)
+    rows, divided_by = rows_of(name, arrays, settings, calibration)
     out = {}
     for row, images in rows.items():
         m = {"divided_by": divided_by[row], "psnr": summary(psnr(images, x0)), "ssim": summary(ssim(images, x0)),
@@ -136,6 +158,7 @@ def main(argv=None):
                     "Fig. 5 (Fashion-MNIST) is judged by --fashion-classifiers")
     ap.add_argument("--fashion-classifiers", nargs="+", default=None,
                     help="the judges for Fig. 5 (default: the shipped Fashion-MNIST classifier)")
+    ap.add_argument("--calibration", type=int, default=100, help="test images that tune Fig. 7's classical baselines")
     ap.add_argument("--out", default=str(RESULTS / "rescore"), help="output folder (default results/rescore/)")
     args = ap.parse_args(argv)
     folder = Path(args.folder)
@@ -151,7 +174,7 @@ def main(argv=None):
     for name in found:
         settings = json.loads((folder / f"{name}.json").read_text())["settings"]
         with np.load(folder / f"{name}.npz") as arrays:
-            results[name] = score(name, arrays, settings, judges[FIGURES[name]])
+            results[name] = score(name, arrays, settings, judges[FIGURES[name]], args.calibration)
     out = Path(args.out)
     write_json(out / "rescore.json", {"folder": str(folder), "judges": {k: list(v) for k, v in judges.items()},
                                       "results": results})

@@ -162,10 +162,15 @@ def test_rescore_puts_every_row_in_one_unit_and_asks_every_judge(tiny, tmp_path)
     fig3_repeat_last_step.main(["--checkpoint", str(ckpts["mnist_class"]), "--repeats", "2", *common])
     fig6_imputation.main(["--checkpoint", str(ckpts["mnist_impute"]), *common])
     fig2_less_noise_timestep.main(["--checkpoint", str(ckpts["mnist_class"]), "--cycles", "3", *common])
+    fig7_denoising_probabilistic.main(["--checkpoint", str(ckpts["mnist_denoise_plain"]), "--no-probabilistic",
+                                       *common])
     judge, twin = str(root / "clf_mnist.pt"), str(tmp_path / "twin.pt")
     shutil.copy(judge, twin)  # a second judge that is the first one: they must agree on every image
-    results = rescore.main([str(tmp_path), "--classifiers", judge, twin, "--out", str(tmp_path / "r")])
-    assert set(results) == {"fig2_less_noise_timestep", "fig3_repeat_last_step", "fig6_imputation"}
+    results = rescore.main([str(tmp_path), "--classifiers", judge, twin, "--calibration", "8", "--out",
+                            str(tmp_path / "r")])
+    assert set(results) == {"fig2_less_noise_timestep", "fig3_repeat_last_step", "fig6_imputation",
+                            "fig7_denoising_plain"}
+    assert any(row.startswith("NLM (tuned") for row in results["fig7_denoising_plain"])
     cycles = results["fig2_less_noise_timestep"]
     assert [r for r in cycles if r.startswith("after")] == ["after cycle 1", "after cycle 2", "after cycle 3"]
     assert cycles["after cycle 3"]["psnr"] == cycles["final"]["psnr"]  # the last cycle's output is the final image
