@@ -42,3 +42,16 @@ def test_train_robust_resnet_and_evaluate(tmp_path):
     assert all(0 <= a <= 1 for a in results[str(out)].values())
     with pytest.raises(SystemExit):
         classifier.main(["--dataset", "mnist", "--data-dir", str(data_dir)])  # neither --out nor --evaluate
+
+
+@pytest.mark.parametrize("name", ["classifier_mnist_robust.pt", "classifier_mnist_resnet.pt"])
+def test_the_shipped_robust_classifiers_read_dim_and_noisy_digits(name):
+    import data
+    from conftest import ROOT
+
+    model, _ = classifier.load_classifier(ROOT / "checkpoints" / name)
+    x, y = data.load_test_images("mnist", 500)
+    scores = classifier.evaluate(model, x, y)
+    assert scores["clean"] > 0.97 and scores["scaled 0.63"] > 0.95 and scores["noisy 0.3"] > 0.95
+    shipped, _ = classifier.load_classifier(ROOT / "checkpoints" / "classifier_mnist.pt")
+    assert classifier.evaluate(shipped, x, y)["scaled 0.63"] < 0.5  # the blind spot the robust ones were made for
