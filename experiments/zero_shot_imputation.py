@@ -16,8 +16,11 @@ Measured: PSNR on the missing pixels, SSIM of the whole image, class kept (the p
 ("sample") and for the mean of --chains chains ("mean"), compared like for like (sample with sample, mean with mean;
 the classical fills are deterministic, so theirs are one and the same); network calls per image and chain; wall time.
 
-    python experiments/zero_shot_imputation.py                 # n = 8, 2 chains: about 4 min on the 2-core dev. CPU
-    python experiments/zero_shot_imputation.py --n 500 --chains 1 --fast
+    python experiments/zero_shot_imputation.py                 # n = 8, 2 chains: 4 min 40 s on the 2-core dev. CPU
+    python experiments/zero_shot_imputation.py --n 500 --chains 1 --fast   # 2 h 5 min there (docs/beyond.md)
+
+What to see: RePaint with resampling ahead of the trained model on every mask, and of the classical fills on
+scattered pixels; on the missing block, every method draws a plausible digit that is often not the original one.
 
 Writes, in --out (default results/zero_shot/): zero_shot_imputation.json (settings and every number), .md (the
 tables), .npz (per-image missing-pixel PSNR of every method and mask), zero_shot_examples.png (digits through every
