@@ -357,6 +357,14 @@ def warn_if_clipped(images, share=0.05):
               file=sys.stderr)
 
 
+def check_out(ap, out):
+    """The --out of denoise.py and impute.py: a .png or .npy file, not a folder (an argparse error otherwise)."""
+    if Path(out).suffix.lower() not in (".png", ".npy"):
+        ap.error(f"--out must end in .png or .npy, got {out}")
+    if Path(out).is_dir():
+        ap.error(f"--out {out} is a folder; it names the file to write")
+
+
 def write_output(path, images, kind):
     """Write (N, C, H, W) images in [-1, 1]: a .npy of (N, H, W) grey values (one (H, W) image stays (H, W) when it
     came from a PNG) or of (N, 3, H, W) colour ones, or a PNG: the image itself, or for several images a grid of
@@ -409,10 +417,7 @@ def main(argv=None):
         ap.error(f"--chains must be >= 1, got {args.chains}")
     if args.steps is not None and args.steps < 1:
         ap.error(f"--steps must be >= 1, got {args.steps}")
-    if Path(args.out).suffix.lower() not in (".png", ".npy"):
-        ap.error(f"--out must end in .png or .npy, got {args.out}")
-    if Path(args.out).is_dir():
-        ap.error(f"--out {args.out} is a folder; it names the file to write")
+    check_out(ap, args.out)
     try:
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from denoise import DenoiseError, check_images, pad_to_4, read_input, write_output
+from denoise import DenoiseError, check_images, check_out, pad_to_4, read_input, write_output
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist_uncond.pt"
@@ -317,10 +317,7 @@ def main(argv=None):
     for name in ("jumps", "resample", "chains"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if Path(args.out).suffix.lower() not in (".png", ".npy"):
-        ap.error(f"--out must end in .png or .npy, got {args.out}")
-    if Path(args.out).is_dir():
-        ap.error(f"--out {args.out} is a folder; it names the file to write")
+    check_out(ap, args.out)
     try:
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
