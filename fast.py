@@ -198,12 +198,13 @@ def main(argv=None):
                 "+ bf16 autocast": fast_path(model, schedule, device, channels_last=True, fused=False),
                 "bf16 autocast, no channels-last": fast_path(model, schedule, device, channels_last=False,
                                                              fused=False),
-                "+ fused kernels (--fast)": fast_path(model, schedule, device, fused=args.kernels != "torch")}
+                "--fast (+ fused kernels on a GPU)": fast_path(model, schedule, device, fused=args.kernels != "torch")}
     compile_s = None
     if args.compile:
         variants["+ torch.compile"] = fast_path(model, schedule, device, fused=args.kernels != "torch", compile=True)
     # a lever that cannot run here (the fused kernels without a GPU) adds nothing: where two rows have the same
-    # levers, keep the row in the earlier place under the later name (the --fast row keeps its name)
+    # levers, keep the row in the earlier place under the later name (the --fast row keeps its name; its levers
+    # column says what --fast turned on on this machine)
     by_levers = {}
     for name, v in variants.items():
         by_levers[tuple(v.turned_on)] = (name, v)  # a dict keeps a key's first place and takes its last value

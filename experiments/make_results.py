@@ -84,6 +84,14 @@ def shown(path):
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
+def paired_lines(paired):
+    """The table's closing lines, one per pair of figures (from paired_psnr.json's records)."""
+    return "".join(f"\nPaired PSNR, {r['b']} minus {r['a']}, same inputs: {r['mean']:+.2f} +- "
+                   f"{r['standard_error']:.2f} dB (standard error), {r['b']} higher for "
+                   f"{100 * r['share_b_higher']:.0f}% of the images.\n"
+                   for r in paired)
+
+
 PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"),
          ("fig7_denoising_plain", "fig7_denoising_probabilistic")]
 
@@ -117,11 +125,10 @@ def main(argv=None):
             f"`{shown(out)}`. "
             f"Seed 0, the first {args.n} test images of each dataset. Means +- standard deviations over images.\n\n"
             + table(out, names) + "\n")
-    for a, b in PAIRS:
-        r = paired_psnr(out, a, b)
-        if r is not None:
-            text += (f"\nPaired PSNR, {b} minus {a}, same inputs: {r[0]:+.2f} +- {r[1]:.2f} dB (standard error), "
-                     f"{b} higher for {100 * r[2]:.0f}% of the images.\n")
+    paired = [{"a": a, "b": b, "mean": r[0], "standard_error": r[1], "share_b_higher": r[2]}
+              for a, b in PAIRS if (r := paired_psnr(out, a, b)) is not None]
+    write_text(Path(out) / "paired_psnr.json", json.dumps(paired, indent=1))  # the source of the lines below
+    text += paired_lines(paired)
     write_text(args.table, text)
     print(text)
     print("seconds per figure:", {k: round(v) for k, v in timings.items()})

@@ -209,5 +209,7 @@ def test_the_committed_results_table_comes_from_the_committed_jsons():
 
     names = [make_results.FIGURES[k][1] for k in sorted(make_results.FIGURES)]
     rows = make_results.table(ROOT / "docs" / "results_n500", names).splitlines()
+    paired = json.loads((ROOT / "docs" / "results_n500" / "paired_psnr.json").read_text())
+    rows += [line for line in make_results.paired_lines(paired).splitlines() if line]
     committed = (ROOT / "docs" / "results_table.md").read_text().splitlines()
-    assert len(rows) > 20 and all(row in committed for row in rows)
+    assert len(rows) > 20 and len(paired) == 2 and all(row in committed for row in rows)
