@@ -42,7 +42,7 @@ import flags
 import kernels
 import outputs
 from checkpoint import CheckpointError, load_ddpm
-from classifier import load_classifier
+from classifier import load_classifier, predict
 from ddpm import EpsFunction
 from devices import resolve_device
 from fast import FLAG_HELP as FAST_HELP
@@ -156,16 +156,18 @@ def draw_examples(path, sigmas, examples, columns, rows=3):
     write_figure(fig, path)
 
 
-def markdown(sigmas, table, methods, estimators):
+def markdown(sigmas, table, methods, estimators, judges):
     head = "| method | " + " | ".join(f"sigma {s}" for s in sigmas) + " |"
     sep = "|---|" + "---|" * len(sigmas)
     lines = ["PSNR in dB (mean over images; in brackets: SSIM)", "", head, sep]
     for m in methods:
         cells = [f"{table[s][m]['psnr']['mean']:.2f} ({table[s][m]['ssim']['mean']:.3f})" for s in sigmas]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines += ["", "Class kept (share of outputs the classifier gives the digit's own class)", "", head, sep]
-    for m in methods:
-        lines.append(f"| {m} | " + " | ".join(f"{100 * table[s][m]['class_kept']:.1f}%" for s in sigmas) + " |")
+    for judge in judges:  # one table per classifier (--classifiers)
+        lines += ["", f"Class kept (share of outputs that {judge} gives the digit's own class)", "", head, sep]
+        for m in methods:
+            lines.append(f"| {m} | " + " | ".join(f"{100 * table[s][m]['class_kept_by'][judge]:.1f}%" for s in sigmas)
+                         + " |")
     lines += ["", "Noise estimators: mean of sigma_hat / sigma (mean |sigma_hat - sigma| / sigma)", "",
               head.replace("method", "estimator"), sep]
     for e in estimators:
@@ -191,6 +193,9 @@ def main(argv=None):
     ap.add_argument("--variance", choices=("posterior", "beta"), default="posterior",
                     help="sigma_t^2 of the denoising chains (see denoise.denoise)")
     ap.add_argument("--no-conditional", action="store_true", help="leave out the Fig. 7 models (200 steps each)")
+    ap.add_argument("--classifiers", nargs="+", default=None,
+                    help="the judges of class kept, one table each (default: the shipped classifier of the dataset); "
+                         "the first one also fills the json's class_kept")
     ap.add_argument("--fast", action="store_true", help=FAST_HELP)
     flags.add_run_flags(ap, RESULTS / "blind")
     args = ap.parse_args(argv)
@@ -201,7 +206,8 @@ def main(argv=None):
     ck = Path(args.checkpoint_dir)
     try:
         x_all, labels_all = data.load_test_images(args.dataset, args.n + args.calibration, args.data_dir)
-        classifier, _ = load_classifier(CLASSIFIERS[args.dataset])
+        judges = {Path(c).name: load_classifier(c)[0] for c in (args.classifiers or [CLASSIFIERS[args.dataset]])}
+        classifier = next(iter(judges.values()))  # the first judge fills "class_kept"
         uncond, schedule, _ = load_ddpm(ck / UNCONDITIONAL[args.dataset], device, dataset=args.dataset, cond="none")
         cond_models = {}
         if not args.no_conditional and args.dataset == "mnist":
@@ -263,6 +269,10 @@ def main(argv=None):
                 tuned[f"{sigma}_{name}"] = c
                 results[name] = classical(name, y_cpu, sigma_hat.cpu(), c).to(device)
             table[sigma] = {m: image_metrics(v, x, labels, classifier) for m, v in results.items()}
+            for m, v in results.items():  # class kept by every judge (the first one's again, under its name)
+                table[sigma][m]["class_kept_by"] = {
+                    j: (predict(c, v.clamp(-1, 1).cpu()) == labels.cpu()).float().mean().item()
+                    for j, c in judges.items()}
             per_image[sigma] = {m: psnr(v, x).cpu().numpy() for m, v in results.items()}
             per_image[sigma]["sigma_hat"] = sigma_hat.cpu().numpy()
             examples[sigma] = {"original": x[:3].cpu(), **{m: v[:3].cpu() for m, v in results.items()}}
@@ -292,7 +302,7 @@ def main(argv=None):
               "estimators": {e: {str(s): v for s, v in d.items()} for e, d in estimators.items()},
               "tuned": tuned, "t_star_used": t_used, "paired": {str(s): v for s, v in paired.items()}}
     write_json(out / "blind_denoising.json", report)
-    text = markdown(args.sigmas, table, methods, estimators)
+    text = markdown(args.sigmas, table, methods, estimators, list(judges))
     text += "\nPaired per image: blind mean minus oracle mean, and minus the best classical method (dB +- s.e.)\n\n"
     text += "| sigma | blind - oracle | best classical | blind - best classical |\n|---|---|---|---|\n"
     text += "".join(f"| {s} | {p['blind_minus_oracle_db']:+.2f} +- {p['se']:.2f} | {p['best_classical']} | "

@@ -3,8 +3,9 @@
 # $OUT/results.tar.gz after every stage (so a run cut short keeps what finished):
 #   1. the kernels' correctness on the GPU (kernels/bench.py --check-only); if a check fails, the rest runs with
 #      --kernels torch (the readable definitions in ddpm.py)
-#   2. the noise-by-start sweep at n = 500 (experiments/sweep_noise_vs_start.py)
-#   3. blind denoising at n = 500, 8 chains, 100 calibration images (experiments/blind_denoising.py)
+#   2. the noise-by-start sweep at n = 500 (experiments/sweep_noise_vs_start.py), judged by the robust classifier
+#   3. blind denoising at n = 500, 8 chains, 100 calibration images (experiments/blind_denoising.py), class kept by
+#      three judges ($JUDGES: the robust CNN, the ResNet, the shipped classifier)
 #   4. the same chains with sigma_t^2 = beta_t instead of the posterior variance (the ablation in docs/beyond.md)
 #   5. the kernel benchmarks (kernels/bench.py), with the fused GroupNorm + SiLU kernel
 #   6. the fast path, lever by lever, and its quality guard (python fast.py: 1000 samples at w = 2, fp32 and --fast)
@@ -37,6 +38,8 @@ ZEROSHOT=${ZEROSHOT:-}
 DATA=${DATA:-.devdata}
 STAGES=${STAGES:-1 2 3 4 5 6 7 8}
 PY=${PYTHON:-python3}
+# the judges of class kept in blind denoising (issue 10): the robust CNN, the ResNet, and the shipped classifier
+JUDGES="checkpoints/classifier_mnist_robust.pt checkpoints/classifier_mnist_resnet.pt checkpoints/classifier_mnist.pt"
 RES=$(mktemp -d)
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -64,7 +67,7 @@ pack
 if want 2; then
     stage "2. sweep"
     timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --kernels "$KERNELS" \
-        --no-progress --out "$RES/sweep" \
+        --classifier checkpoints/classifier_mnist_robust.pt --no-progress --out "$RES/sweep" \
         2>&1 | tee "$RES/sweep.log"
     pack
 fi
@@ -72,7 +75,7 @@ fi
 if want 3; then
     stage "3. blind denoising"
     timeout 120 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
-        --kernels "$KERNELS" --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
+        --kernels "$KERNELS" --classifiers $JUDGES --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
     pack
 fi
 

@@ -216,9 +216,15 @@ def test_sweep_script_tiny(tmp_path, uncond):
 
 
 def test_blind_denoising_script_tiny(tmp_path, uncond):
+    judges = [str(ROOT / "checkpoints" / f) for f in ("classifier_mnist_robust.pt", "classifier_mnist_resnet.pt")]
     report = blind_denoising.main(["--n", "6", "--sigmas", "0.3", "--chains", "2", "--calibration", "6",
-                                   "--no-conditional", "--device", "cpu", "--out", str(tmp_path), "--no-progress"])
+                                   "--no-conditional", "--device", "cpu", "--out", str(tmp_path), "--no-progress",
+                                   "--classifiers", *judges])
     m = report["metrics"]["0.3"]
+    for method in m.values():  # every judge scored every method; the first one is the json's class_kept
+        assert set(method["class_kept_by"]) == {"classifier_mnist_robust.pt", "classifier_mnist_resnet.pt"}
+        assert method["class_kept"] == method["class_kept_by"]["classifier_mnist_robust.pt"]
+    assert "classifier_mnist_resnet.pt gives" in (tmp_path / "blind_denoising.md").read_text()
     for method in ("noisy", "blind sample", "blind mean", "blind tweedie", "oracle mean", "NLM", "TV", "wavelet",
                    "blur"):
         assert method in m
