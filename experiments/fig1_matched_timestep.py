@@ -59,12 +59,15 @@ def noisy_start(args, name, dataset, cond, title):
     return metrics
 
 
-def noisy_input_metrics(run, final, x_noisy, t_noise):
-    """PSNR, SSIM and class kept of the chain's output, of the noisy input, and of a blur of the noisy input scaled
-    back by 1 / sqrt(alpha_bar_t) (x_t holds sqrt(alpha_bar_t) x0)."""
-    blurred = gaussian_blur(x_noisy / run.schedule.alpha_bars[t_noise].sqrt())
-    return {what: image_metrics(images, run.x0, run.labels, run.classifier)
-            for what, images in (("final", final), ("corrupted", x_noisy), ("blur", blurred))}
+def noisy_input_metrics(run, final, x_noisy, t_noise, final_at_input_scale=False):
+    """PSNR, SSIM and class kept of the chain's output, of the noisy input and of a blur of it, all in the clean
+    image's units: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps holds the digit at scale sqrt(alpha_bar_t)
+    (0.63 at t = 60), so the input, and an output still at that scale (final_at_input_scale: Fig. 3's repeated
+    t = 1 step), are divided by it first. A chain that runs down to t = 0 ends in the clean image's units."""
+    scale = run.schedule.alpha_bars[t_noise].sqrt()  # sqrt(alpha_bar_t)
+    noisy = x_noisy / scale  # the input in the clean image's units: x0 + sqrt((1 - ab_t) / ab_t) eps
+    rows = {"final": final / scale if final_at_input_scale else final, "corrupted": noisy, "blur": gaussian_blur(noisy)}
+    return {what: image_metrics(images, run.x0, run.labels, run.classifier) for what, images in rows.items()}
 
 
 def main(argv=None):

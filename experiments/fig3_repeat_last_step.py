@@ -39,8 +39,10 @@ def main(argv=None):
         final, traj = repeat_step(eps_fn, schedule, x_noisy, t_step, args.repeats, step=run.step,
                                   record_every=drawing.snapshot_every(args.repeats, args.snapshots),
                                   generator=run.generator, progress=bar)
-    # measure against the clean digits, beside the noisy input and a blur of it
-    metrics = noisy_input_metrics(run, final, x_noisy, t_noise)
+    # measure against the clean digits, beside the noisy input and a blur of it; the t = 1 step leaves the image at
+    # the input's scale sqrt(alpha_bar_t) (each pass multiplies it by 1 / sqrt(alpha_1) = 1.00025), so the output is
+    # divided by it too
+    metrics = noisy_input_metrics(run, final, x_noisy, t_noise, final_at_input_scale=True)
     # save; the trajectory's clock counts the passes still to run: the strip and the npz show the passes made
     images, left = traj.stacked()
     passes = args.repeats - left

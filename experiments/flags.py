@@ -61,7 +61,7 @@ def figure_parser(doc, defaults):
     ap.add_argument("--n", type=positive_int, default=defaults.get("n", 8), help="number of test images")
     ap.add_argument("--checkpoint", default=str(defaults["checkpoint"]), help="the DDPM to use")
     ap.add_argument("--classifier", default=None, help="classifier checkpoint for class preservation "
-                    "(default: the shipped one for the dataset)")
+                    "(default: the robust one for the dataset, checkpoints/classifier_<dataset>_robust.pt)")
     ap.add_argument("--snapshots", type=positive_int, default=8, help="chain snapshots drawn per row")
     ap.add_argument("--fast", action="store_true", help=FAST_HELP)
     add_common_flags(ap, RESULTS)

@@ -14,7 +14,7 @@ from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier
 from devices import resolve_device
 from fast import fast_path
-from paths import CLASSIFIERS
+from paths import JUDGES
 
 
 class Run:
@@ -26,7 +26,7 @@ class Run:
         self.device = resolve_device(args.device)
         try:
             self.model, self.schedule, self.ckpt = load_ddpm(args.checkpoint, self.device, dataset=dataset, **expected)
-            self.classifier, _ = load_classifier(args.classifier or CLASSIFIERS[dataset])
+            self.classifier, _ = load_classifier(args.classifier or JUDGES[dataset])
             x0, labels = data.load_test_images(dataset, args.n, args.data_dir)
             # the reverse step for the samplers' step= and the model input for EpsFunction's concat=
             self.step, self.concat = kernels.choose(args.kernels, self.device, self.schedule)

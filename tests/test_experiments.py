@@ -213,3 +213,21 @@ def test_the_committed_results_table_comes_from_the_committed_jsons():
     rows += [line for line in make_results.paired_lines(paired).splitlines() if line]
     committed = (ROOT / "docs" / "results_table.md").read_text().splitlines()
     assert len(rows) > 20 and len(paired) == 2 and all(row in committed for row in rows)
+
+
+def test_figure_rows_are_scored_in_the_clean_images_units():
+    """x_t holds the digit at scale sqrt(alpha_bar_t): the noisy-input row, and Fig. 3's output (which keeps that
+    scale), are divided by it before scoring, so a noise-free input at that scale scores as the digit itself."""
+    from types import SimpleNamespace
+
+    from ddpm import Schedule
+
+    schedule = Schedule(200)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
+    run = SimpleNamespace(schedule=schedule, x0=x0, labels=torch.zeros(4, dtype=torch.long), classifier=None)
+    scaled = schedule.alpha_bars[60].sqrt() * x0  # x_60 without its noise
+    m = fig1_matched_timestep.noisy_input_metrics(run, scaled, scaled, 60, final_at_input_scale=True)
+    assert m["corrupted"]["psnr"]["mean"] > 60 and m["final"]["psnr"]["mean"] > 60  # the digit, exactly
+    m = fig1_matched_timestep.noisy_input_metrics(run, scaled, scaled, 60)  # a chain's output is not rescaled
+    assert m["final"]["psnr"]["mean"] < 25 and m["corrupted"]["psnr"]["mean"] > 60
