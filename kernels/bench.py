@@ -343,6 +343,7 @@ def main(argv=None):
               f"Command: `python kernels/bench.py{' --smoke' if args.smoke else ''}`. "
               f"Device-to-device copy bandwidth measured in the same run: {copy_gbs:,.0f} GB/s.\n"
               f"The fast path end to end, lever by lever (`python fast.py`), and its CPU numbers: `docs/fast.md`.\n")
+    print(header)  # the copy bandwidth and the run's set-up, in the log as well as on the page
     out = Path(args.out)
     sections = [header, *kept_sections(out),
                 "## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
