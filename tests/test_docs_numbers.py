@@ -1,0 +1,49 @@
+"""Every number quoted in the docs has a committed source (docs/check_numbers.py), and the check can fail."""
+
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "docs"))
+import check_numbers  # noqa: E402
+
+
+def test_every_number_in_the_docs_has_a_source(capsys):
+    missing = check_numbers.check(show_power=True)
+    print(capsys.readouterr().out)  # the report, with how often a made-up number would pass, for the log
+    assert missing == [], "numbers without a source (add the output that holds them, or list them with the reason " \
+                          "in docs/numbers_from_elsewhere.md):\n" + "\n".join(f"{p}:{i}: {s}" for p, i, s in missing)
+
+
+@pytest.fixture
+def tiny_project(tmp_path, monkeypatch):
+    """A project of one page and one output, outside git."""
+    monkeypatch.setattr(check_numbers, "ROOT", tmp_path)
+    monkeypatch.setattr(check_numbers, "committed", lambda: None)
+    (tmp_path / "docs" / "run").mkdir(parents=True)
+    (tmp_path / "docs" / "run" / "out.json").write_text('{"psnr": 24.918, "share": 0.986, "per_image": %s}'
+                                                       % list(range(100, 200)))
+    return tmp_path / "docs" / "page.md"
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("From `docs/run/out.json`: 24.92 dB, 98.6% kept.", []),                    # found (a fraction as a percentage)
+    ("From `docs/run/out.json`: 24.93 dB.", ["24.93"]),                         # a typo
+    ("24.92 dB, and nothing says where from.", ["24.92"]),                      # no output named
+    ("From `docs/run/out.json`: 150.5 dB.", ["150.5"]),                         # per-image lists are not sources
+    ("From `docs/run/out.json`: 24.92 against 0.986, ratio 25.27.", []),        # a ratio of two sourced numbers
+    ("From `docs/run/out.json`: 24.92 dB.\n\n## Next\n\n24.92 again.", []),     # a child section sees its parent's
+    ("# Top\n\n## A\n\n`docs/run/out.json`\n\n## B\n\n24.92 dB.", ["24.92"]),   # but not its sibling's
+    ("Python 3.11, section 4.3, `python x.py --noise 0.37`: 24.92 from `docs/run/out.json`.", []),  # not numbers
+])
+def test_the_check_finds_numbers_without_a_source(tiny_project, text, bad):
+    tiny_project.write_text(text + "\n")
+    assert [s for _, s in check_numbers.check_page(tiny_project, set())] == bad
+
+
+def test_a_listed_number_passes_with_its_reason(tiny_project):
+    tiny_project.write_text("The paper says 0.37.\n")
+    assert check_numbers.check_page(tiny_project, set()) == [(1, "0.37")]
+    assert check_numbers.check_page(tiny_project, {("docs/page.md", "0.37")}) == []
