@@ -120,10 +120,14 @@ def main(argv=None):
         timings[name] = time.perf_counter() - t0
     names = [FIGURES[k][1] for k in sorted(FIGURES)]
     done = [k for k in sorted(FIGURES) if (Path(out) / f"{FIGURES[k][1]}.json").exists()]
-    text = (f"# Metrics of the figure scripts\n\nWritten by `python experiments/make_results.py --n {args.n}` "
+    command = f"python experiments/make_results.py --n {args.n}" + (" --fast" if args.fast else "")
+    text = (f"# Metrics of the figure scripts\n\nWritten by `{command}` "
             f"(figures with results: {', '.join(done)}); per-figure outputs in "
             f"`{shown(out)}`. "
-            f"Seed 0, the first {args.n} test images of each dataset. Means +- standard deviations over images.\n\n"
+            f"Seed 0, the first {args.n} test images of each dataset. Means +- standard deviations over images. Every "
+            f"row is in the clean image's units (an input or output at the chain's scale sqrt(alpha_bar_t) is divided "
+            f"by it); class kept is judged by the robust classifier of each dataset unless a figure ran with "
+            f"--classifier.\n\n"
             + table(out, names) + "\n")
     paired = [{"a": a, "b": b, "mean": r[0], "standard_error": r[1], "share_b_higher": r[2]}
               for a, b in PAIRS if (r := paired_psnr(out, a, b)) is not None]
