@@ -15,6 +15,10 @@ EXPECTED_DDPM = {
     "mnist_impute.pt": ("mnist", "image"),
     "mnist_denoise_prob.pt": ("mnist", "image"),
     "mnist_denoise_plain.pt": ("mnist", "image"),
+    # eq. (12): the same three with the class as well
+    "mnist_impute_class.pt": ("mnist", "image+class"),
+    "mnist_denoise_prob_class.pt": ("mnist", "image+class"),
+    "mnist_denoise_plain_class.pt": ("mnist", "image+class"),
 }
 SHIPPED = sorted(p.name for p in CKPT_DIR.glob("*.pt"))
 
@@ -38,4 +42,4 @@ def test_shipped_checkpoint_loads_and_is_listed(name):
         assert (ckpt["train_config"]["dataset"], ckpt["train_config"]["cond"]) == EXPECTED_DDPM[name]
         assert schedule.T == 200
         if name.startswith("mnist_denoise"):
-            assert ckpt["train_config"]["probabilistic"] == name.endswith("prob.pt")
+            assert ckpt["train_config"]["probabilistic"] == ("_prob" in name)
