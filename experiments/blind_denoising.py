@@ -207,7 +207,6 @@ def main(argv=None):
     try:
         x_all, labels_all = data.load_test_images(args.dataset, args.n + args.calibration, args.data_dir)
         judges = {Path(c).name: load_classifier(c)[0] for c in (args.classifiers or [CLASSIFIERS[args.dataset]])}
-        classifier = next(iter(judges.values()))  # the first judge fills "class_kept"
         uncond, schedule, _ = load_ddpm(ck / UNCONDITIONAL[args.dataset], device, dataset=args.dataset, cond="none")
         cond_models = {}
         if not args.no_conditional and args.dataset == "mnist":
@@ -268,11 +267,13 @@ def main(argv=None):
                 c = tune(name, y_cal, x_cal, s_cal)
                 tuned[f"{sigma}_{name}"] = c
                 results[name] = classical(name, y_cpu, sigma_hat.cpu(), c).to(device)
-            table[sigma] = {m: image_metrics(v, x, labels, classifier) for m, v in results.items()}
-            for m, v in results.items():  # class kept by every judge (the first one's again, under its name)
+            table[sigma] = {}
+            for m, v in results.items():  # PSNR and SSIM, then class kept by every judge; the first fills class_kept
+                table[sigma][m] = image_metrics(v, x)
                 table[sigma][m]["class_kept_by"] = {
                     j: (predict(c, v.clamp(-1, 1).cpu()) == labels.cpu()).float().mean().item()
                     for j, c in judges.items()}
+                table[sigma][m]["class_kept"] = next(iter(table[sigma][m]["class_kept_by"].values()))
             per_image[sigma] = {m: psnr(v, x).cpu().numpy() for m, v in results.items()}
             per_image[sigma]["sigma_hat"] = sigma_hat.cpu().numpy()
             examples[sigma] = {"original": x[:3].cpu(), **{m: v[:3].cpu() for m, v in results.items()}}

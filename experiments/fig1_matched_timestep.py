@@ -59,14 +59,23 @@ def noisy_start(args, name, dataset, cond, title):
     return metrics
 
 
+def rows_in_image_units(final, x_noisy, scale, final_at_input_scale=False):
+    """The rows a noisy-input figure is scored on, in the clean image's units: x_t = sqrt(alpha_bar_t) x0 +
+    sqrt(1 - alpha_bar_t) eps holds the digit at scale = sqrt(alpha_bar_t) (0.63 at t = 60), so the input, and an
+    output still at that scale (final_at_input_scale: Fig. 3's repeated t = 1 step), are divided by it; the blur is
+    a blur of the input in those units. A chain that runs down to t = 0 ends in the clean image's units.
+    Returns ({"final", "corrupted", "blur": images}, {row: the factor it was divided by})."""
+    out_scale = scale if final_at_input_scale else 1.0
+    noisy = x_noisy / scale  # x0 + sqrt((1 - ab_t) / ab_t) eps
+    rows = {"final": final / out_scale, "corrupted": noisy, "blur": gaussian_blur(noisy)}
+    return rows, {"final": out_scale, "corrupted": scale, "blur": scale}
+
+
 def noisy_input_metrics(run, final, x_noisy, t_noise, final_at_input_scale=False):
     """PSNR, SSIM and class kept of the chain's output, of the noisy input and of a blur of it, all in the clean
-    image's units: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps holds the digit at scale sqrt(alpha_bar_t)
-    (0.63 at t = 60), so the input, and an output still at that scale (final_at_input_scale: Fig. 3's repeated
-    t = 1 step), are divided by it first. A chain that runs down to t = 0 ends in the clean image's units."""
-    scale = run.schedule.alpha_bars[t_noise].sqrt()  # sqrt(alpha_bar_t)
-    noisy = x_noisy / scale  # the input in the clean image's units: x0 + sqrt((1 - ab_t) / ab_t) eps
-    rows = {"final": final / scale if final_at_input_scale else final, "corrupted": noisy, "blur": gaussian_blur(noisy)}
+    image's units (rows_in_image_units)."""
+    scale = run.schedule.alpha_bars[t_noise].sqrt().item()  # sqrt(alpha_bar_t)
+    rows, _ = rows_in_image_units(final, x_noisy, scale, final_at_input_scale)
     return {what: image_metrics(images, run.x0, run.labels, run.classifier) for what, images in rows.items()}
 
 

@@ -35,6 +35,7 @@ from checkpoint import CheckpointError
 from classifier import load_classifier, predict
 from corruptions import gaussian_blur
 from ddpm import Schedule
+from fig1_matched_timestep import rows_in_image_units
 from fig6_imputation import baseline_fills
 from files import write_json, write_text
 from metrics import masked_psnr, psnr, ssim, summary
@@ -91,10 +92,9 @@ def rows_of(name, arrays, settings, calibration=100):
     if name.startswith(SCHEDULE_NOISE):
         schedule = Schedule(settings["T"])
         s = schedule.alpha_bars[settings["t_noise"]].sqrt().item()  # sqrt(alpha_bar_t): the input's scale
-        noisy = corrupted / s
-        out_scale = s if name.startswith("fig3") else 1.0
-        rows = {"final": final / out_scale, "corrupted": noisy, "blur": gaussian_blur(noisy)}
-        divided_by = {"final": out_scale, "corrupted": s, "blur": s}
+        # the same rows as the figure scripts score (Fig. 3's output keeps the input's scale)
+        rows, divided_by = rows_in_image_units(final, corrupted, s, final_at_input_scale=name.startswith("fig3"))
+        out_scale = divided_by["final"]
         if settings.get("cycles", 1) > 1:  # section 3.1's cycles: each one's output is a trajectory entry at step 0
             ends = torch.from_numpy(arrays["trajectory"])[torch.from_numpy(arrays["steps"]) == 0]  # (cycles, N, ...)
             for k, images in enumerate(ends, 1):
