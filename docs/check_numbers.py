@@ -24,11 +24,12 @@ output was lost) is listed, with the reason, in docs/numbers_from_elsewhere.md, 
 How strong a check this is. It proves that a section names an output and that the number occurs in it; it does not
 prove that the number is the right cell of it. A section that names a long output (a sweep's json, a log) holds so
 many values that a typo often matches another one by chance: `--power` measures this, page by page, as the share of
-made-up numbers (each quoted number with its last digit changed) that pass. On these pages it is a third to two
-thirds, so the check catches most numbers that have no output at all, and only some typos.
+made-up numbers (each quoted number with its last digit changed) that pass. On these pages it is a quarter to
+three quarters, so the check catches most numbers that have no output at all, and only some typos.
 """
 
 import argparse
+import functools
 import itertools
 import json
 import random
@@ -47,6 +48,7 @@ ANY_NUMBER = re.compile(r"\d[\d,]*\.?\d*(?:e[+-]?\d+)?", re.I)  # any number in 
 PATH = re.compile(r"[\w./*-]*/[\w./*-]*|[\w*-]+\.(?:json|csv|log|txt|md|diff)")
 
 
+@functools.lru_cache(maxsize=None)
 def committed():
     """The files git tracks (a clean clone has no others; outputs left in runs/ or results/ are not sources)."""
     try:
@@ -135,6 +137,18 @@ def quoted(text, first=1):
 LONG = 30  # a json list of more numbers than this is per-image (or per-step) data, not a result a page quotes
 
 
+def numbers_in(text):
+    """The numbers written in a text (absolute values)."""
+    out = []
+    for token in ANY_NUMBER.findall(text):
+        try:
+            out.append(float(token.replace(",", "")))
+        except ValueError:  # a token such as "1,2," that is not one number
+            pass
+    return out
+
+
+@functools.lru_cache(maxsize=None)  # many sections name the same outputs
 def values(path):
     """Every number in an output, as absolute values; in a json, not the numbers of a long list (per-image values:
     with thousands of them, any number would find a match)."""
@@ -146,13 +160,7 @@ def values(path):
             return out
         except ValueError:
             pass  # not valid json: read it as text
-    out = []
-    for token in ANY_NUMBER.findall(text):
-        try:
-            out.append(float(token.replace(",", "")))
-        except ValueError:
-            pass
-    return out
+    return numbers_in(text)
 
 
 def walk_json(obj, out):
@@ -162,11 +170,7 @@ def walk_json(obj, out):
     if isinstance(obj, (int, float)):
         out.append(abs(float(obj)))
     elif isinstance(obj, str):
-        for token in ANY_NUMBER.findall(obj):
-            try:
-                out.append(float(token.replace(",", "")))
-            except ValueError:
-                pass
+        out.extend(numbers_in(obj))
     elif isinstance(obj, dict):
         for v in obj.values():
             walk_json(v, out)
