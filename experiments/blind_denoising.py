@@ -42,14 +42,14 @@ import flags
 import kernels
 import outputs
 from checkpoint import CheckpointError, load_ddpm
-from classifier import load_classifier, predict
+from classifier import load_classifier
 from ddpm import EpsFunction
 from devices import resolve_device
 from fast import FLAG_HELP as FAST_HELP
 from fast import fast_path
 from fig6_imputation import conditioned_chain
 from files import write_figure, write_json, write_npz, write_text
-from metrics import image_metrics, psnr
+from metrics import class_kept, image_metrics, psnr
 from paths import CLASSIFIERS, RESULTS
 
 CLASSICAL = {
@@ -270,9 +270,7 @@ def main(argv=None):
             table[sigma] = {}
             for m, v in results.items():  # PSNR and SSIM, then class kept by every judge; the first fills class_kept
                 table[sigma][m] = image_metrics(v, x)
-                table[sigma][m]["class_kept_by"] = {
-                    j: (predict(c, v.clamp(-1, 1).cpu()) == labels.cpu()).float().mean().item()
-                    for j, c in judges.items()}
+                table[sigma][m]["class_kept_by"] = {j: class_kept(c, v, labels) for j, c in judges.items()}
                 table[sigma][m]["class_kept"] = next(iter(table[sigma][m]["class_kept_by"].values()))
             per_image[sigma] = {m: psnr(v, x).cpu().numpy() for m, v in results.items()}
             per_image[sigma]["sigma_hat"] = sigma_hat.cpu().numpy()

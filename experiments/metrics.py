@@ -59,6 +59,11 @@ def image_metrics(images, original, labels=None, classifier=None):
     """PSNR and SSIM against the original (mean and std over images), and class preservation."""
     m = {"psnr": summary(psnr(images, original)), "ssim": summary(ssim(images, original))}
     if classifier is not None:
-        pred = predict(classifier, images.clamp(-1, 1).cpu())
-        m["class_kept"] = (pred == labels.cpu()).float().mean().item()
+        m["class_kept"] = class_kept(classifier, images, labels)
     return m
+
+
+def class_kept(classifier, images, labels):
+    """The share of `images` (in [-1, 1]; clamped first, as the classifier saw them in training) that `classifier`
+    gives their own label."""
+    return (predict(classifier, images.clamp(-1, 1).cpu()) == labels.cpu()).float().mean().item()

@@ -7,12 +7,17 @@ reverse chain as x_{t_start}, t_start = round(start T) for start = 0.0 .. 1.0 (s
 itself, measured in the clean image's units: x_t / sqrt(alpha_bar_t), like every input row of docs/results.md). Every
 cell uses the same test images and, per noise level, the same noise draw (so cells differ only by the start). For each
 model and cell: PSNR and SSIM against the clean digit, and the share of outputs that the classifier gives the digit's
-own class. Models: the class-conditional MNIST DDPM told the true class (as in Figs. 1-4, guidance w = 0) and the
-unconditional MNIST DDPM (checkpoints/mnist_uncond.pt); --models picks.
+own class (--classifiers: several judges, each with its own grid; the first one fills `class_kept`; default the
+robust MNIST classifier, which reads dim and noisy digits too). Models: the class-conditional MNIST DDPM told the
+true class (as in Figs. 1-4, guidance w = 0) and the unconditional MNIST DDPM (checkpoints/mnist_uncond.pt); --models
+picks.
 What to see: the best start for each noise level (dots on the heatmaps) against the diagonal start = noise (line).
+--cells matched runs only the diagonal (start = noise; the other cells stay empty, NaN): the chains a table of the
+matched start needs, an eleventh of the whole grid's network calls.
 
     python experiments/sweep_noise_vs_start.py                    # n = 16 per cell: 11 min on the 2-core dev. CPU
     python experiments/sweep_noise_vs_start.py --n 500 --device cuda
+    python experiments/sweep_noise_vs_start.py --n 500 --cells matched --fast   # the diagonal only, on a CPU
 
 Writes, in --out (default results/sweep/): sweep_noise_vs_start.png (heatmaps), sweep_examples.png (one digit's
 output in every cell), sweep_noise_vs_start.npz (metric grids [model, noise, start]), .json (settings and grids),
@@ -37,9 +42,11 @@ from checkpoint import CheckpointError, load_ddpm
 from classifier import load_classifier
 from ddpm import EpsFunction, sample_from
 from devices import resolve_device
+from fast import FLAG_HELP as FAST_HELP
+from fast import fast_path
 from files import write_figure, write_json, write_npz, write_text
-from metrics import image_metrics
-from paths import CLASSIFIERS, RESULTS
+from metrics import class_kept, image_metrics
+from paths import JUDGES, RESULTS
 
 MODELS = {"class": ("mnist_class.pt", "class-conditional (true class, w = 0)"),
           "uncond": ("mnist_uncond.pt", "unconditional")}
@@ -68,24 +75,39 @@ def load_model(name, args, device):
     model, schedule, _ = load_ddpm(Path(args.checkpoint_dir) / MODELS[name][0], device, dataset="mnist",
                                    cond="class" if name == "class" else "none")
     step, _ = kernels.choose(args.kernels, device, schedule)
+    if args.fast:  # the fast path swaps the model (fast.py); the reverse step comes from --kernels
+        model = fast_path(model, schedule, device, fused=args.kernels != "torch").model
     return model, schedule, step
 
 
-def run_model(name, loaded, args, images, classifier, bar):
+def cells(args):
+    """The (noise, start) cells to run, as index pairs (i, j): the whole grid, or (--cells matched) for each noise
+    level the start nearest to it."""
+    if args.cells == "grid":
+        return [(i, j) for i in range(len(args.noises)) for j in range(len(args.starts))]
+    return [(i, int(np.argmin(np.abs(np.asarray(args.starts) - noise)))) for i, noise in enumerate(args.noises)]
+
+
+def run_model(name, loaded, args, images, judges, bar):
     """The grid for one model (`loaded`: its model, schedule and reverse step; `images`: the test digits and their
-    labels): dict of metric -> (noises, starts) array, and one example output per cell."""
+    labels; `judges`: name -> classifier): dict of metric -> (noises, starts) array (NaN in cells not run), with
+    class kept by every judge under "class_kept_by", and one example output per cell."""
     model, schedule, step = loaded
     x0, labels = images
     device = x0.device
     eps_fn = EpsFunction(model, y=labels if name == "class" else None)
     shape = (len(args.noises), len(args.starts))
-    grids = {m: np.zeros(shape) for m, _ in METRICS}
+    grids = {m: np.full(shape, np.nan) for m, _ in METRICS}
+    grids["class_kept_by"] = {j: np.full(shape, np.nan) for j in judges}
     examples = torch.zeros(*shape, *x0.shape[1:])  # (noises, starts, C, H, W)
+    todo = cells(args)
     for i, noise in enumerate(args.noises):
         # the same noise draw for every start (and every model) at this noise level
         g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
         x_noisy, _ = corruptions.schedule_noise(x0, schedule, noise, g)
         for j, start in enumerate(args.starts):
+            if (i, j) not in todo:
+                continue
             t_start = schedule.t_of_fraction(start)
             g_chain = torch.Generator(device=device).manual_seed(args.seed * 1000 + i * 100 + j + 1)
             if t_start == 0:  # no chain: the input itself, in the clean image's units (it holds sqrt(ab_t) x0)
@@ -94,17 +116,19 @@ def run_model(name, loaded, args, images, classifier, bar):
                 with torch.no_grad():
                     final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, step=step, generator=g_chain,
                                            progress=bar)
-            m = image_metrics(final, x0, labels, classifier)
+            m = image_metrics(final, x0)
             grids["psnr"][i, j] = m["psnr"]["mean"]
             grids["ssim"][i, j] = m["ssim"]["mean"]
-            grids["class_kept"][i, j] = m["class_kept"]
+            for judge, classifier in judges.items():
+                grids["class_kept_by"][judge][i, j] = class_kept(classifier, final, labels)
+            grids["class_kept"][i, j] = grids["class_kept_by"][next(iter(judges))][i, j]
             examples[i, j] = final[0].cpu()
     return grids, examples
 
 
 def best_starts(grid, starts):
-    """For each noise level (row), the start with the highest value (the first one on ties)."""
-    return [starts[int(np.argmax(row))] for row in grid]
+    """For each noise level (row), the start with the highest value among the cells run (the first one on ties)."""
+    return [starts[int(np.nanargmax(row))] for row in grid]
 
 
 def draw_heatmaps(path, results, noises, starts, n):
@@ -167,18 +191,27 @@ def draw_examples(path, results, noises, starts):
 
 
 def markdown(results, noises, starts):
+    """Per model, a row per noise level: the matched start and the best start by PSNR and by class kept (first
+    judge), then class kept at the matched start by every judge."""
     lines = []
     for name, res in results.items():
         g = res["grids"]
-        lines += [f"**{MODELS[name][1]}**", "",
+        judges = list(g["class_kept_by"])
+        lines += [f"**{MODELS[name][1]}** (class kept: {judges[0]})", "",
                   "| noise | PSNR at start = noise | best start (PSNR) | best PSNR | class kept at start = noise | "
                   "best start (class kept) | best class kept |", "|---|---|---|---|---|---|---|"]
         for i, noise in enumerate(noises):
             jm = int(np.argmin(np.abs(np.asarray(starts) - noise)))  # the matched column (nearest start)
-            jp, jc = int(np.argmax(g["psnr"][i])), int(np.argmax(g["class_kept"][i]))
+            jp, jc = int(np.nanargmax(g["psnr"][i])), int(np.nanargmax(g["class_kept"][i]))
             kept = 100 * g["class_kept"][i]
             lines.append(f"| {noise:.1f} | {g['psnr'][i, jm]:.2f} | {starts[jp]:.1f} | {g['psnr'][i, jp]:.2f} | "
                          f"{kept[jm]:.1f}% | {starts[jc]:.1f} | {kept[jc]:.1f}% |")
+        lines += ["", f"Class kept at start = noise, by each judge ({MODELS[name][1]})", "",
+                  "| noise | " + " | ".join(judges) + " |", "|---|" + "---|" * len(judges)]
+        for i, noise in enumerate(noises):
+            jm = int(np.argmin(np.abs(np.asarray(starts) - noise)))
+            lines.append(f"| {noise:.1f} | " + " | ".join(f"{100 * g['class_kept_by'][j][i, jm]:.1f}%"
+                                                          for j in judges) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -188,14 +221,20 @@ def write_outputs(args, results, device, wall):
     out.mkdir(parents=True, exist_ok=True)
     draw_heatmaps(out / "sweep_noise_vs_start.png", results, args.noises, args.starts, args.n)
     draw_examples(out / "sweep_examples.png", results, args.noises, args.starts)
-    arrays = {f"{name}_{k}": v for name, r in results.items() for k, v in r["grids"].items()}
+    arrays = {f"{name}_{k}": v for name, r in results.items() for k, v in r["grids"].items() if k != "class_kept_by"}
+    arrays.update({f"{name}_class_kept_by_{j}": v for name, r in results.items()
+                   for j, v in r["grids"]["class_kept_by"].items()})
     arrays.update({f"{name}_examples": r["examples"] for name, r in results.items()})
     arrays.update(noises=np.asarray(args.noises), starts=np.asarray(args.starts))
     settings = {"n": args.n, "noises": args.noises, "starts": args.starts, "models": list(results),
-                "classifier": args.classifier,
+                "classifiers": args.classifiers, "cells": args.cells, "fast": args.fast,
                 "seed": args.seed, "device": str(device), "wall_s": wall, "torch": torch.__version__,
                 "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
-    grids_json = {name: {k: v.tolist() for k, v in r["grids"].items()} for name, r in results.items()}
+    def listed(v):  # json has no NaN: the cells not run (--cells matched) become null
+        return np.where(np.isnan(v), None, v).tolist()
+
+    grids_json = {name: {k: ({j: listed(g) for j, g in v.items()} if k == "class_kept_by" else listed(v))
+                         for k, v in r["grids"].items()} for name, r in results.items()}
     write_npz(out / "sweep_noise_vs_start.npz", arrays)
     write_json(out / "sweep_noise_vs_start.json", {"settings": settings, "metrics": grids_json})
     write_text(out / "sweep_noise_vs_start.md", markdown(results, args.noises, args.starts))
@@ -209,24 +248,28 @@ def main(argv=None):
     ap.add_argument("--noises", type=grid_arg, default=grid_arg("0.1:0.9:0.1"), help="noise fractions")
     ap.add_argument("--starts", type=grid_arg, default=grid_arg("0.0:1.0:0.1"), help="start fractions")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    ap.add_argument("--classifier", default=str(CLASSIFIERS["mnist"]), help="the judge of class kept (default: the "
-                    "shipped MNIST classifier)")
+    ap.add_argument("--cells", choices=("grid", "matched"), default="grid",
+                    help="grid: every (noise, start) cell; matched: only start = noise (nearest start)")
+    ap.add_argument("--classifiers", "--classifier", nargs="+", default=[str(JUDGES["mnist"])],
+                    help="the judges of class kept, a grid each; the first fills class_kept (default: the robust "
+                         "MNIST classifier)")
+    ap.add_argument("--fast", action="store_true", help=FAST_HELP)
     flags.add_run_flags(ap, RESULTS / "sweep")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
     try:
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
-        classifier, _ = load_classifier(args.classifier)
+        judges = {Path(c).name: load_classifier(c)[0] for c in args.classifiers}
         models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
     except (CheckpointError, data.DataError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
     x0, labels = x0.to(device), labels.to(device)
-    total = sum(m[1].t_of_fraction(s) for m in models.values() for s in args.starts) * len(args.noises)
+    total = sum(m[1].t_of_fraction(args.starts[j]) for m in models.values() for _, j in cells(args))
     results, t0 = {}, time.time()
     with outputs.progress(total, "sweep", args) as bar:
         for name, loaded in models.items():
-            grids, examples = run_model(name, loaded, args, (x0, labels), classifier, bar)
+            grids, examples = run_model(name, loaded, args, (x0, labels), judges, bar)
             results[name] = {"grids": grids, "examples": examples}
             # written after every model, so that a run cut short keeps the models it finished
             write_outputs(args, results, device, time.time() - t0)

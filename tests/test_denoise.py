@@ -215,6 +215,24 @@ def test_sweep_script_tiny(tmp_path, uncond):
         sweep_noise_vs_start.main(["--noises", "0.1,1.5"])
 
 
+def test_sweep_matched_cells_and_judges(tmp_path, uncond):
+    """--cells matched runs only start = noise (NaN elsewhere, null in the json); every judge gets a grid."""
+    judges = [str(ROOT / "checkpoints" / f) for f in ("classifier_mnist_robust.pt", "classifier_mnist_resnet.pt")]
+    res = sweep_noise_vs_start.main(["--n", "4", "--noises", "0.1,0.2", "--starts", "0.0,0.1,0.2", "--models",
+                                     "uncond", "--cells", "matched", "--classifiers", *judges, "--device", "cpu",
+                                     "--out", str(tmp_path), "--no-progress"])
+    g = res["uncond"]["grids"]
+    run = ~np.isnan(g["psnr"])
+    assert run.tolist() == [[False, True, False], [False, False, True]]
+    assert set(g["class_kept_by"]) == {"classifier_mnist_robust.pt", "classifier_mnist_resnet.pt"}
+    for grid in g["class_kept_by"].values():
+        assert (~np.isnan(grid) == run).all() and (grid[run] >= 0).all() and (grid[run] <= 1).all()
+    assert (g["class_kept"][run] == g["class_kept_by"]["classifier_mnist_robust.pt"][run]).all()
+    saved = json.loads((tmp_path / "sweep_noise_vs_start.json").read_text())
+    assert saved["metrics"]["uncond"]["psnr"][0][0] is None and saved["settings"]["cells"] == "matched"
+    assert "classifier_mnist_resnet.pt" in (tmp_path / "sweep_noise_vs_start.md").read_text()
+
+
 def test_blind_denoising_script_tiny(tmp_path, uncond):
     judges = [str(ROOT / "checkpoints" / f) for f in ("classifier_mnist_robust.pt", "classifier_mnist_resnet.pt")]
     report = blind_denoising.main(["--n", "6", "--sigmas", "0.3", "--chains", "2", "--calibration", "6",
