@@ -3,7 +3,7 @@
 # $OUT/results.tar.gz after every stage (so a run cut short keeps what finished):
 #   1. the kernels' correctness on the GPU (kernels/bench.py --check-only); if a check fails, the rest runs with
 #      --kernels torch (the readable definitions in ddpm.py)
-#   2. the noise-by-start sweep at n = 500 (experiments/sweep_noise_vs_start.py), judged by the robust classifier
+#   2. the noise-by-start sweep at n = 500 (experiments/sweep_noise_vs_start.py), class kept by the three judges
 #   3. blind denoising at n = 500, 8 chains, 100 calibration images (experiments/blind_denoising.py), class kept by
 #      three judges ($JUDGES: the robust CNN, the ResNet, the shipped classifier)
 #   4. the same chains with sigma_t^2 = beta_t instead of the posterior variance (the ablation in docs/beyond.md)
@@ -67,7 +67,7 @@ pack
 if want 2; then
     stage "2. sweep"
     timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --kernels "$KERNELS" \
-        --classifier checkpoints/classifier_mnist_robust.pt --no-progress --out "$RES/sweep" \
+        --classifiers $JUDGES --no-progress --out "$RES/sweep" \
         2>&1 | tee "$RES/sweep.log"
     pack
 fi

@@ -171,10 +171,17 @@ def test_cli_errors_are_clear(tmp_path):
 
 
 def test_zero_shot_experiment_tiny(tmp_path, uncond):
+    judges = [str(ROOT / "checkpoints" / f) for f in ("classifier_mnist_robust.pt", "classifier_mnist_resnet.pt")]
     report = zero_shot_imputation.main(["--n", "2", "--chains", "2", "--masks", "rows", "random:0.5", "--resample",
-                                        "2", "--device", "cpu", "--out", str(tmp_path), "--no-progress"])
+                                        "2", "--device", "cpu", "--out", str(tmp_path), "--no-progress",
+                                        "--classifiers", *judges])
     m = report["metrics"]["rows"]
     assert set(m) == {"trained", "RePaint", "RePaint r=2", "DDNM", "blur fill", "biharmonic"}
+    for method in m.values():  # every judge scored every method; the first one is class_kept
+        kept = method["sample"]["class_kept_by"]
+        assert set(kept) == {"classifier_mnist_robust.pt", "classifier_mnist_resnet.pt"}
+        assert method["sample"]["class_kept"] == kept["classifier_mnist_robust.pt"]
+    assert "Class kept by classifier_mnist_resnet.pt" in (tmp_path / "zero_shot_imputation.md").read_text()
     assert report["settings"]["network_calls_per_chain"]["RePaint r=2"] == 390
     for method in m:
         assert np.isfinite(m[method]["sample"]["psnr_missing"]["mean"])
