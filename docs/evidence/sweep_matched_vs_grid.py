@@ -1,0 +1,50 @@
+"""The sweep's matched starts, two runs side by side: the full grid (GPU, the first classifier as judge) against the
+diagonal re-run with three judges (CPU, --cells matched --fast).
+
+    python docs/evidence/sweep_matched_vs_grid.py docs/beyond_results/sweep_noise_vs_start.json \
+        docs/beyond_results/cpu_n500/sweep_matched/sweep_noise_vs_start.json \
+        > docs/beyond_results/cpu_n500/sweep_matched/vs_grid.md
+
+The two runs draw their noise and their chains on different devices, so the cells agree up to sampling noise (a
+class-kept share of p over 500 images has a standard error of sqrt(p (1 - p) / 500): 1 point at p = 0.95).
+"""
+
+import json
+import sys
+
+import numpy as np
+
+
+def matched(settings):
+    """For each noise level, the index of the nearest start."""
+    starts = np.asarray(settings["starts"])
+    return [int(np.argmin(np.abs(starts - noise))) for noise in settings["noises"]]
+
+
+def main(grid_path, diag_path):
+    grid, diag = json.load(open(grid_path)), json.load(open(diag_path))
+    jg, jd = matched(grid["settings"]), matched(diag["settings"])
+    judges = list(next(iter(diag["metrics"].values()))["class_kept_by"])
+    print(f"# start = noise: {grid_path} (grid) against {diag_path} (diagonal)\n")
+    for model in diag["metrics"]:
+        g, d = grid["metrics"][model], diag["metrics"][model]
+        print(f"## {model}\n")
+        print("| noise | PSNR grid | PSNR diagonal | difference | class kept grid (first classifier) | "
+              + " | ".join(f"diagonal: {j}" for j in judges) + " |")
+        print("|---|---|---|---|---|" + "---|" * len(judges))
+        gaps = []
+        for i, noise in enumerate(diag["settings"]["noises"]):
+            pg, pd = g["psnr"][i][jg[i]], d["psnr"][i][jd[i]]
+            gaps.append(abs(pd - pg))
+            kept = " | ".join(f"{100 * d['class_kept_by'][j][i][jd[i]]:.1f}%" for j in judges)
+            print(f"| {noise:.1f} | {pg:.2f} | {pd:.2f} | {pd - pg:+.2f} | {100 * g['class_kept'][i][jg[i]]:.1f}% | "
+                  f"{kept} |")
+        spread = [max(d["class_kept_by"][j][i][jd[i]] for j in judges) - min(d["class_kept_by"][j][i][jd[i]]
+                                                                             for j in judges)
+                  for i in range(len(diag["settings"]["noises"]))]
+        print(f"\nlargest |PSNR difference|: {max(gaps):.2f} dB; largest spread of class kept between the judges "
+              f"(diagonal run): {100 * max(spread):.1f} points\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
