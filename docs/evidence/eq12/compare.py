@@ -17,8 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "experiments"))
 import paths  # noqa: E402,F401
 from classifier import load_classifier, predict  # noqa: E402
 from metrics import masked_psnr, psnr  # noqa: E402
-from paths import JUDGES  # noqa: E402
+from paths import CHECKPOINTS, JUDGES  # noqa: E402
 
+# the two robust judges of class kept (checkpoints/MANIFEST.md): the CNN and the ResNet
+JUDGE_FILES = [JUDGES["mnist"], CHECKPOINTS / "classifier_mnist_resnet.pt"]
 NAMES = ["fig6_imputation", "fig7_denoising_probabilistic", "fig7_denoising_probabilistic_l2", "fig7_denoising_plain"]
 
 
@@ -36,10 +38,10 @@ def kept(judge, arrays):
 
 
 def main(without, with_class):
-    judge, _ = load_classifier(JUDGES["mnist"])
+    judges = [load_classifier(f)[0] for f in JUDGE_FILES]
     print("| figure | PSNR without the class | PSNR with it | paired difference (s.e.) | with higher for | "
-          "class kept without / with |")
-    print("|---|---|---|---|---|---|")
+          "class kept without / with: robust CNN | ResNet |")
+    print("|---|---|---|---|---|---|---|")
     for name in NAMES:
         a, b = Path(without) / f"{name}.npz", Path(with_class) / f"{name}.npz"
         if not (a.exists() and b.exists()):
@@ -49,12 +51,13 @@ def main(without, with_class):
             sys.exit(f"error: {name}: the two runs did not see the same inputs")
         pa, pb = per_image_psnr(ra, name), per_image_psnr(rb, name)
         d = pb - pa
-        ka, kb = kept(judge, ra), kept(judge, rb)
+        kept_by = " | ".join(f"{100 * kept(j, ra):.1f}% / {100 * kept(j, rb):.1f}%" for j in judges)
         what = " (missing pixels)" if name.startswith("fig6") else ""
         se = d.std() / np.sqrt(len(d))
         print(f"| {name}{what} | {pa.mean():.2f} | {pb.mean():.2f} | {d.mean():+.2f} ({se:.2f}) | "
-              f"{100 * (d > 0).mean():.0f}% | {100 * ka:.1f}% / {100 * kb:.1f}% |")
-    print(f"\n{len(pa)} images per figure; class kept judged by {JUDGES['mnist'].name} (the robust CNN).")
+              f"{100 * (d > 0).mean():.0f}% | {kept_by} |")
+    print(f"\n{len(pa)} images per figure; class kept judged by {' and '.join(f.name for f in JUDGE_FILES)} (the "
+          "robust CNN and the ResNet).")
 
 
 if __name__ == "__main__":
