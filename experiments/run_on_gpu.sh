@@ -12,7 +12,8 @@
 #   7. the speedrun (experiments/speedrun.py): the class-conditional MNIST model from scratch to the 95% bar; it needs
 #      the MNIST training set under $DATA (default .devdata, a git-ignored copy of ../shared/data named in `carry`)
 #   8. zero-shot imputation at n = 500 with 4 chains per image (experiments/zero_shot_imputation.py): the sample and
-#      chain-mean comparison of docs/beyond.md at the full size (the CPU run there has one chain per image)
+#      chain-mean comparison of docs/beyond.md at the full size (the CPU run there has one chain per image), class
+#      kept by the three judges
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
@@ -38,7 +39,7 @@ ZEROSHOT=${ZEROSHOT:-}
 DATA=${DATA:-.devdata}
 STAGES=${STAGES:-1 2 3 4 5 6 7 8}
 PY=${PYTHON:-python3}
-# the judges of class kept in blind denoising (issue 10): the robust CNN, the ResNet, and the shipped classifier
+# the judges of class kept (issue 10): the robust CNN, the ResNet, and the shipped classifier
 JUDGES="checkpoints/classifier_mnist_robust.pt checkpoints/classifier_mnist_resnet.pt checkpoints/classifier_mnist.pt"
 RES=$(mktemp -d)
 mkdir -p "$OUT"
@@ -111,7 +112,8 @@ fi
 if want 8; then
     stage "8. zero-shot imputation"
     timeout 240 $PY experiments/zero_shot_imputation.py --n "$N" --chains 4 --batch "$N" --device "$DEVICE" \
-        --kernels "$KERNELS" $ZEROSHOT --no-progress --out "$RES/zero_shot" 2>&1 | tee "$RES/zero_shot.log"
+        --kernels "$KERNELS" --classifiers $JUDGES $ZEROSHOT --no-progress --out "$RES/zero_shot" \
+        2>&1 | tee "$RES/zero_shot.log"
     pack
 fi
 stage "done"
