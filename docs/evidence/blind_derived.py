@@ -36,7 +36,7 @@ def main(path, other=None):
     pairs = [("blind mean", "blind sample"), ("blind tweedie", "blind sample"), ("blind tweedie", "blind mean"),
              ("oracle mean", "oracle sample"), ("blind sample", "cond. plain"), ("blind sample", "cond. prob."),
              ("blind mean", "cond. plain"), ("blind mean", "cond. prob."), ("blind sample", "noisy"),
-             ("cond. prob.", "noisy"), ("cond. plain", "noisy")]
+             ("cond. prob.", "noisy"), ("cond. plain", "noisy"), ("blind sample", "NLM"), ("blind tweedie", "NLM")]
     print(f"# PSNR differences (dB), from {path}")
     print("| difference | " + " | ".join(f"sigma {s}" for s in sigmas) + " |")
     print("|---|" + "---|" * len(sigmas))
