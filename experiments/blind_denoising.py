@@ -42,14 +42,13 @@ import flags
 import kernels
 import outputs
 from checkpoint import CheckpointError, load_ddpm
-from classifier import load_classifier
 from ddpm import EpsFunction
 from devices import resolve_device
 from fast import FLAG_HELP as FAST_HELP
 from fast import fast_path
 from fig6_imputation import conditioned_chain
 from files import write_figure, write_json, write_npz, write_text
-from metrics import class_kept, image_metrics, psnr
+from metrics import add_class_kept, image_metrics, load_judges, psnr
 from paths import CLASSIFIERS, RESULTS
 
 CLASSICAL = {
@@ -206,7 +205,7 @@ def main(argv=None):
     ck = Path(args.checkpoint_dir)
     try:
         x_all, labels_all = data.load_test_images(args.dataset, args.n + args.calibration, args.data_dir)
-        judges = {Path(c).name: load_classifier(c)[0] for c in (args.classifiers or [CLASSIFIERS[args.dataset]])}
+        judges = load_judges(args.classifiers or [CLASSIFIERS[args.dataset]])
         uncond, schedule, _ = load_ddpm(ck / UNCONDITIONAL[args.dataset], device, dataset=args.dataset, cond="none")
         cond_models = {}
         if not args.no_conditional and args.dataset == "mnist":
@@ -267,11 +266,8 @@ def main(argv=None):
                 c = tune(name, y_cal, x_cal, s_cal)
                 tuned[f"{sigma}_{name}"] = c
                 results[name] = classical(name, y_cpu, sigma_hat.cpu(), c).to(device)
-            table[sigma] = {}
-            for m, v in results.items():  # PSNR and SSIM, then class kept by every judge; the first fills class_kept
-                table[sigma][m] = image_metrics(v, x)
-                table[sigma][m]["class_kept_by"] = {j: class_kept(c, v, labels) for j, c in judges.items()}
-                table[sigma][m]["class_kept"] = next(iter(table[sigma][m]["class_kept_by"].values()))
+            # PSNR and SSIM, then class kept by every judge (the first one's also as class_kept)
+            table[sigma] = {m: add_class_kept(image_metrics(v, x), judges, v, labels) for m, v in results.items()}
             per_image[sigma] = {m: psnr(v, x).cpu().numpy() for m, v in results.items()}
             per_image[sigma]["sigma_hat"] = sigma_hat.cpu().numpy()
             examples[sigma] = {"original": x[:3].cpu(), **{m: v[:3].cpu() for m, v in results.items()}}

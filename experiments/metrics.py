@@ -4,16 +4,19 @@
   ssim        structural similarity per image (Wang et al. 2004), Gaussian window 7x7, sigma 1.5 (a 28x28 image is
               too small for the usual 11x11), on images scaled to [0, 1]; with the 11x11 window it equals
               scikit-image's structural_similarity (gaussian_weights, use_sample_covariance=False; a test checks)
-  class_kept  share of images that the project's classifier assigns the original's class
+  class_kept  share of images that the project's classifier assigns the original's class; load_judges and
+              add_class_kept: the same by several classifiers (--classifiers)
   image_metrics   all three, as the json files hold them (mean and std over images)
 (the Gaussian blur every denoiser here should beat is corruptions.gaussian_blur)
 """
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
-from classifier import predict
+from classifier import load_classifier, predict
 
 
 def psnr(x, ref):
@@ -67,3 +70,16 @@ def class_kept(classifier, images, labels):
     """The share of `images` (in [-1, 1]; clamped first, as the classifier saw them in training) that `classifier`
     gives their own label."""
     return (predict(classifier, images.clamp(-1, 1).cpu()) == labels.cpu()).float().mean().item()
+
+
+def load_judges(files):
+    """The judges of class kept (--classifiers): file name -> classifier, in the order given."""
+    return {Path(f).name: load_classifier(f)[0] for f in files}
+
+
+def add_class_kept(m, judges, images, labels):
+    """Metrics `m` with class kept by every judge under "class_kept_by" (by name), and the first judge's as
+    "class_kept", the key the tables read."""
+    m["class_kept_by"] = {j: class_kept(c, images, labels) for j, c in judges.items()}
+    m["class_kept"] = next(iter(m["class_kept_by"].values()))
+    return m

@@ -39,13 +39,12 @@ import flags
 import kernels
 import outputs
 from checkpoint import CheckpointError, load_ddpm
-from classifier import load_classifier
 from ddpm import EpsFunction, sample_from
 from devices import resolve_device
 from fast import FLAG_HELP as FAST_HELP
 from fast import fast_path
 from files import write_figure, write_json, write_npz, write_text
-from metrics import class_kept, image_metrics
+from metrics import class_kept, image_metrics, load_judges
 from paths import JUDGES, RESULTS
 
 MODELS = {"class": ("mnist_class.pt", "class-conditional (true class, w = 0)"),
@@ -260,7 +259,7 @@ def main(argv=None):
     device = resolve_device(args.device)
     try:
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
-        judges = {Path(c).name: load_classifier(c)[0] for c in args.classifiers}
+        judges = load_judges(args.classifiers)
         models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
     except (CheckpointError, data.DataError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")

@@ -43,7 +43,6 @@ import impute
 import kernels
 import outputs
 from checkpoint import CheckpointError, load_ddpm
-from classifier import load_classifier
 from corruptions import mask_of
 from ddpm import EpsFunction
 from devices import resolve_device
@@ -51,7 +50,7 @@ from fast import FLAG_HELP as FAST_HELP
 from fast import fast_path
 from fig6_imputation import baseline_fills, conditioned_chain
 from files import write_figure, write_json, write_npz, write_text
-from metrics import class_kept, image_metrics, masked_psnr, summary
+from metrics import add_class_kept, image_metrics, load_judges, masked_psnr, summary
 from paths import JUDGES, RESULTS
 
 MASKS = ["random:0.2", "random:0.5", "random:0.8", "block", "left-half", "rows"]
@@ -102,9 +101,7 @@ def evaluate(sample, mean, x, mask, labels, judges):
     Returns {"sample": (metrics, per-image missing PSNR), "mean": (...)}."""
     out = {}
     for which, images in (("sample", sample), ("mean", mean)):
-        m = image_metrics(images, x)
-        m["class_kept_by"] = {j: class_kept(c, images, labels) for j, c in judges.items()}
-        m["class_kept"] = next(iter(m["class_kept_by"].values()))
+        m = add_class_kept(image_metrics(images, x), judges, images, labels)
         per_image = masked_psnr(images, x, 1 - mask)
         m["psnr_missing"] = summary(per_image)
         m["psnr_missing"]["se"] = m["psnr_missing"]["std"] / np.sqrt(len(per_image))
@@ -223,7 +220,7 @@ def main(argv=None):
     ck = Path(args.checkpoint_dir)
     try:
         x, labels = data.load_test_images("mnist", args.n, args.data_dir)
-        judges = {Path(c).name: load_classifier(c)[0] for c in args.classifiers}
+        judges = load_judges(args.classifiers)
         uncond, schedule, _ = load_ddpm(ck / "mnist_uncond.pt", device, dataset="mnist", cond="none")
         cond, cond_schedule, _ = load_ddpm(ck / "mnist_impute.pt", device, dataset="mnist", cond="image",
                                            probabilistic=False)
