@@ -14,10 +14,14 @@ picks.
 What to see: the best start for each noise level (dots on the heatmaps) against the diagonal start = noise (line).
 --cells matched runs only the diagonal (start = noise; the other cells stay empty, NaN): the chains a table of the
 matched start needs, an eleventh of the whole grid's network calls.
+The outputs are rewritten after every cell, and --resume continues a sweep cut short from them: it keeps the cells
+already in --out and runs the rest. Every cell has its own seed, so a resumed sweep gives the numbers an uninterrupted
+one would (on the same machine); it also grows a --cells matched run into the whole grid.
 
     python experiments/sweep_noise_vs_start.py                    # n = 16 per cell: 11 min on the 2-core dev. CPU
     python experiments/sweep_noise_vs_start.py --n 500 --device cuda
     python experiments/sweep_noise_vs_start.py --n 500 --cells matched --fast   # the diagonal only, on a CPU
+    python experiments/sweep_noise_vs_start.py --n 500 --fast --resume          # then the rest of the grid
 
 Writes, in --out (default results/sweep/): sweep_noise_vs_start.png (heatmaps), sweep_examples.png (one digit's
 output in every cell), sweep_noise_vs_start.npz (metric grids [model, noise, start]), .json (settings and grids),
@@ -25,6 +29,7 @@ sweep_noise_vs_start.md (the table).
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -87,19 +92,26 @@ def cells(args):
     return [(i, int(np.argmin(np.abs(np.asarray(args.starts) - noise)))) for i, noise in enumerate(args.noises)]
 
 
-def run_model(name, loaded, args, images, judges, bar):
+def empty_grids(args, judges, image_shape):
+    """A model's grids before any cell has run: every metric NaN, and no example outputs yet."""
+    shape = (len(args.noises), len(args.starts))
+    grids = {m: np.full(shape, np.nan) for m, _ in METRICS}
+    grids["class_kept_by"] = {j: np.full(shape, np.nan) for j in judges}
+    return {"grids": grids, "examples": torch.zeros(*shape, *image_shape)}  # examples: (noises, starts, C, H, W)
+
+
+def run_model(name, loaded, args, images, judges, bar, done, saved):
     """The grid for one model (`loaded`: its model, schedule and reverse step; `images`: the test digits and their
     labels; `judges`: name -> classifier): dict of metric -> (noises, starts) array (NaN in cells not run), with
-    class kept by every judge under "class_kept_by", and one example output per cell."""
+    class kept by every judge under "class_kept_by", and one example output per cell. `done` holds the grids and
+    examples to start from (empty_grids, or the cells of a resumed sweep, which are not run again); saved() is
+    called after every cell."""
     model, schedule, step = loaded
     x0, labels = images
     device = x0.device
     eps_fn = EpsFunction(model, y=labels if name == "class" else None)
-    shape = (len(args.noises), len(args.starts))
-    grids = {m: np.full(shape, np.nan) for m, _ in METRICS}
-    grids["class_kept_by"] = {j: np.full(shape, np.nan) for j in judges}
-    examples = torch.zeros(*shape, *x0.shape[1:])  # (noises, starts, C, H, W)
-    todo = cells(args)
+    grids, examples = done["grids"], done["examples"]
+    todo = [c for c in cells(args) if np.isnan(grids["psnr"][c])]
     for i, noise in enumerate(args.noises):
         # the same noise draw for every start (and every model) at this noise level
         g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
@@ -122,12 +134,14 @@ def run_model(name, loaded, args, images, judges, bar):
                 grids["class_kept_by"][judge][i, j] = class_kept(classifier, final, labels)
             grids["class_kept"][i, j] = grids["class_kept_by"][next(iter(judges))][i, j]
             examples[i, j] = final[0].cpu()
+            saved()
     return grids, examples
 
 
 def best_starts(grid, starts):
-    """For each noise level (row), the start with the highest value among the cells run (the first one on ties)."""
-    return [starts[int(np.nanargmax(row))] for row in grid]
+    """For each noise level (row), the start with the highest value among the cells run (the first one on ties;
+    NaN for a row with no cell run yet)."""
+    return [np.nan if np.isnan(row).all() else starts[int(np.nanargmax(row))] for row in grid]
 
 
 def draw_heatmaps(path, results, noises, starts, n):
@@ -200,6 +214,9 @@ def markdown(results, noises, starts):
                   "| noise | PSNR at start = noise | best start (PSNR) | best PSNR | class kept at start = noise | "
                   "best start (class kept) | best class kept |", "|---|---|---|---|---|---|---|"]
         for i, noise in enumerate(noises):
+            if np.isnan(g["psnr"][i]).all():  # a row not reached yet (a sweep cut short)
+                lines.append(f"| {noise:.1f} | not run yet | | | | | |")
+                continue
             jm = int(np.argmin(np.abs(np.asarray(starts) - noise)))  # the matched column (nearest start)
             jp, jc = int(np.nanargmax(g["psnr"][i])), int(np.nanargmax(g["class_kept"][i]))
             kept = 100 * g["class_kept"][i]
@@ -215,11 +232,13 @@ def markdown(results, noises, starts):
     return "\n".join(lines)
 
 
-def write_outputs(args, results, device, wall):
+def write_outputs(args, results, device, wall, figures=True):
+    """The npz, json and markdown table of the cells run so far, and (figures) the two PNGs."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    draw_heatmaps(out / "sweep_noise_vs_start.png", results, args.noises, args.starts, args.n)
-    draw_examples(out / "sweep_examples.png", results, args.noises, args.starts)
+    if figures:
+        draw_heatmaps(out / "sweep_noise_vs_start.png", results, args.noises, args.starts, args.n)
+        draw_examples(out / "sweep_examples.png", results, args.noises, args.starts)
     arrays = {f"{name}_{k}": v for name, r in results.items() for k, v in r["grids"].items() if k != "class_kept_by"}
     arrays.update({f"{name}_class_kept_by_{j}": v for name, r in results.items()
                    for j, v in r["grids"]["class_kept_by"].items()})
@@ -239,6 +258,38 @@ def write_outputs(args, results, device, wall):
     write_text(out / "sweep_noise_vs_start.md", markdown(results, args.noises, args.starts))
 
 
+# the settings that decide a cell's numbers: a resumed sweep must share them with the one it continues
+SAME_FOR_RESUME = ("n", "noises", "starts", "seed", "fast")
+
+
+def load_resumed(args, judges):
+    """The cells a sweep cut short left in --out (--resume): (model -> grids and examples, wall time so far).
+    Refuses a sweep made with other settings or other judges, whose cells would not belong to this one."""
+    out = Path(args.out)
+    try:
+        settings = json.loads((out / "sweep_noise_vs_start.json").read_text())["settings"]
+        arrays = np.load(out / "sweep_noise_vs_start.npz")
+    except (OSError, ValueError, KeyError) as e:
+        raise SweepError(f"--resume: no readable sweep in {out} ({e})") from None
+    ours = {"n": args.n, "noises": args.noises, "starts": args.starts, "seed": args.seed, "fast": args.fast}
+    differ = [f"{k}: {settings.get(k)} there, {ours[k]} here" for k in SAME_FOR_RESUME if settings.get(k) != ours[k]]
+    theirs = [Path(f).name for f in settings.get("classifiers", [])]
+    if theirs != list(judges):
+        differ.append(f"classifiers: {theirs} there, {list(judges)} here")
+    if differ:
+        raise SweepError(f"--resume: the sweep in {out} was made with other settings ({'; '.join(differ)})")
+    done = {}
+    for name in settings["models"]:
+        grids = {m: arrays[f"{name}_{m}"].astype(float) for m, _ in METRICS}
+        grids["class_kept_by"] = {j: arrays[f"{name}_class_kept_by_{j}"].astype(float) for j in judges}
+        done[name] = {"grids": grids, "examples": torch.from_numpy(arrays[f"{name}_examples"])}
+    return done, float(settings.get("wall_s", 0.0))
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be resumed."""
+
+
 def main(argv=None):
     doc = __doc__
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -253,6 +304,9 @@ def main(argv=None):
                     help="the judges of class kept, a grid each; the first fills class_kept (default: the robust "
                          "MNIST classifier)")
     ap.add_argument("--fast", action="store_true", help=FAST_HELP)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the sweep in --out: keep its cells, run the rest (same --n, --noises, --starts, "
+                         "--seed, --fast and judges)")
     flags.add_run_flags(ap, RESULTS / "sweep")
     args = ap.parse_args(argv)
 
@@ -261,17 +315,21 @@ def main(argv=None):
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
         judges = load_judges(args.classifiers)
         models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
-    except (CheckpointError, data.DataError, kernels.Unavailable) as e:
+        results, wall0 = load_resumed(args, judges) if args.resume else ({}, 0.0)
+    except (CheckpointError, data.DataError, kernels.Unavailable, SweepError) as e:
         sys.exit(f"error: {e}")
     x0, labels = x0.to(device), labels.to(device)
-    total = sum(m[1].t_of_fraction(args.starts[j]) for m in models.values() for _, j in cells(args))
-    results, t0 = {}, time.time()
+    for name in models:  # a resumed sweep keeps its models' cells (and any model not run now)
+        results.setdefault(name, empty_grids(args, judges, x0.shape[1:]))
+    total = sum(m[1].t_of_fraction(args.starts[j]) for name, m in models.items() for i, j in cells(args)
+                if np.isnan(results[name]["grids"]["psnr"][i, j]))
+    t0 = time.time()
     with outputs.progress(total, "sweep", args) as bar:
         for name, loaded in models.items():
-            grids, examples = run_model(name, loaded, args, (x0, labels), judges, bar)
-            results[name] = {"grids": grids, "examples": examples}
-            # written after every model, so that a run cut short keeps the models it finished
-            write_outputs(args, results, device, time.time() - t0)
+            # the numbers after every cell (figures after every model), so that a run cut short loses one cell
+            run_model(name, loaded, args, (x0, labels), judges, bar, results[name],
+                      saved=lambda: write_outputs(args, results, device, wall0 + time.time() - t0, figures=False))
+            write_outputs(args, results, device, wall0 + time.time() - t0)
     print(markdown(results, args.noises, args.starts))
     print(f"{time.time() - t0:.0f} s; wrote {args.out}/sweep_noise_vs_start.png, sweep_examples.png, .npz, .json, .md")
     return results

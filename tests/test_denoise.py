@@ -233,6 +233,29 @@ def test_sweep_matched_cells_and_judges(tmp_path, uncond):
     assert "classifier_mnist_resnet.pt" in (tmp_path / "sweep_noise_vs_start.md").read_text()
 
 
+def test_sweep_resume_gives_the_uninterrupted_numbers(tmp_path, uncond, capsys):
+    """A --cells matched run grown into the grid with --resume holds exactly the grid of one uninterrupted run; a
+    resume with other settings, or from an empty folder, is refused with a clear error."""
+    common = ["--n", "3", "--noises", "0.1,0.2", "--starts", "0.0,0.1,0.2", "--models", "uncond", "--device", "cpu",
+              "--no-progress"]
+    whole = sweep_noise_vs_start.main([*common, "--out", str(tmp_path / "whole")])["uncond"]
+    sweep_noise_vs_start.main([*common, "--cells", "matched", "--out", str(tmp_path / "cut")])
+    grown = sweep_noise_vs_start.main([*common, "--resume", "--out", str(tmp_path / "cut")])["uncond"]
+    for key in ("psnr", "ssim", "class_kept"):
+        assert not np.isnan(grown["grids"][key]).any()
+        np.testing.assert_array_equal(grown["grids"][key], whole["grids"][key])
+    assert torch.equal(grown["examples"], whole["examples"])
+    saved = json.loads((tmp_path / "cut" / "sweep_noise_vs_start.json").read_text())
+    assert saved["settings"]["cells"] == "grid" and saved["metrics"]["uncond"]["psnr"][0][0] is not None
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        sweep_noise_vs_start.main([*common[:1], "4", *common[2:], "--resume", "--out", str(tmp_path / "cut")])
+    assert "other settings" in str(e.value) and "n: 3 there, 4 here" in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        sweep_noise_vs_start.main([*common, "--resume", "--out", str(tmp_path / "empty")])
+    assert "no readable sweep" in str(e.value)
+
+
 def test_blind_denoising_script_tiny(tmp_path, uncond):
     judges = [str(ROOT / "checkpoints" / f) for f in ("classifier_mnist_robust.pt", "classifier_mnist_resnet.pt")]
     report = blind_denoising.main(["--n", "6", "--sigmas", "0.3", "--chains", "2", "--calibration", "6",
