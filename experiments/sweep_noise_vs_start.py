@@ -14,8 +14,8 @@ picks.
 What to see: the best start for each noise level (dots on the heatmaps) against the diagonal start = noise (line).
 --cells matched runs only the diagonal (start = noise; the other cells stay empty, NaN): the chains a table of the
 matched start needs, an eleventh of the whole grid's network calls.
-The outputs are rewritten after every cell, and --resume continues a sweep cut short from them: it keeps the cells
-already in --out and runs the rest. Every cell has its own seed, so a resumed sweep gives the numbers an uninterrupted
+The cheapest cells (earliest starts) run first and the outputs are rewritten after every cell, and --resume continues
+a sweep cut short from them: it keeps the cells already in --out and runs the rest. Every cell has its own seed, so a resumed sweep gives the numbers an uninterrupted
 one would (on the same machine); it also grows a --cells matched run into the whole grid.
 
     python experiments/sweep_noise_vs_start.py                    # n = 16 per cell: 11 min on the 2-core dev. CPU
@@ -100,42 +100,42 @@ def empty_grids(args, judges, image_shape):
     return {"grids": grids, "examples": torch.zeros(*shape, *image_shape)}  # examples: (noises, starts, C, H, W)
 
 
-def run_model(name, loaded, args, images, judges, bar, done, saved):
-    """The grid for one model (`loaded`: its model, schedule and reverse step; `images`: the test digits and their
-    labels; `judges`: name -> classifier): dict of metric -> (noises, starts) array (NaN in cells not run), with
-    class kept by every judge under "class_kept_by", and one example output per cell. `done` holds the grids and
-    examples to start from (empty_grids, or the cells of a resumed sweep, which are not run again); saved() is
-    called after every cell."""
-    model, schedule, step = loaded
+def run_sweep(models, args, images, judges, results, bar, saved):
+    """Fill `results` (model name -> grids and examples, from empty_grids or a resumed sweep) with every cell not yet
+    run. `models`: name -> (model, schedule, reverse step); `images`: the test digits and their labels; `judges`:
+    name -> classifier. Each cell stores the mean PSNR, SSIM, class kept by every judge (under "class_kept_by"; the
+    first judge's is also "class_kept") and its first output. The cheapest cells (the earliest starts) run first,
+    so that a sweep cut short holds whole columns of the grid; saved(figures) is called after every cell."""
     x0, labels = images
     device = x0.device
-    eps_fn = EpsFunction(model, y=labels if name == "class" else None)
-    grids, examples = done["grids"], done["examples"]
-    todo = [c for c in cells(args) if np.isnan(grids["psnr"][c])]
-    for i, noise in enumerate(args.noises):
-        # the same noise draw for every start (and every model) at this noise level
-        g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
-        x_noisy, _ = corruptions.schedule_noise(x0, schedule, noise, g)
-        for j, start in enumerate(args.starts):
-            if (i, j) not in todo:
-                continue
-            t_start = schedule.t_of_fraction(start)
-            g_chain = torch.Generator(device=device).manual_seed(args.seed * 1000 + i * 100 + j + 1)
-            if t_start == 0:  # no chain: the input itself, in the clean image's units (it holds sqrt(ab_t) x0)
-                final = x_noisy / schedule.alpha_bars[schedule.t_of_fraction(noise)].sqrt()
-            else:
-                with torch.no_grad():
-                    final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, step=step, generator=g_chain,
-                                           progress=bar)
-            m = image_metrics(final, x0)
-            grids["psnr"][i, j] = m["psnr"]["mean"]
-            grids["ssim"][i, j] = m["ssim"]["mean"]
-            for judge, classifier in judges.items():
-                grids["class_kept_by"][judge][i, j] = class_kept(classifier, final, labels)
-            grids["class_kept"][i, j] = grids["class_kept_by"][next(iter(judges))][i, j]
-            examples[i, j] = final[0].cpu()
-            saved()
-    return grids, examples
+    todo = sorted(((j, i, name) for name in models for i, j in cells(args)
+                   if np.isnan(results[name]["grids"]["psnr"][i, j])), key=lambda c: (args.starts[c[0]], c[1:]))
+    noisy = {}  # (model, noise level) -> its noise draw, the same for every start
+    for k, (j, i, name) in enumerate(todo):
+        model, schedule, step = models[name]
+        noise, start = args.noises[i], args.starts[j]
+        if (name, i) not in noisy:  # the same seed per noise level: every start and model sees the same draw
+            g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
+            noisy[name, i] = corruptions.schedule_noise(x0, schedule, noise, g)[0]
+        x_noisy = noisy[name, i]
+        t_start = schedule.t_of_fraction(start)
+        g_chain = torch.Generator(device=device).manual_seed(args.seed * 1000 + i * 100 + j + 1)
+        if t_start == 0:  # no chain: the input itself, in the clean image's units (it holds sqrt(ab_t) x0)
+            final = x_noisy / schedule.alpha_bars[schedule.t_of_fraction(noise)].sqrt()
+        else:
+            eps_fn = EpsFunction(model, y=labels if name == "class" else None)
+            with torch.no_grad():
+                final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, step=step, generator=g_chain, progress=bar)
+        grids = results[name]["grids"]
+        m = image_metrics(final, x0)
+        grids["psnr"][i, j] = m["psnr"]["mean"]
+        grids["ssim"][i, j] = m["ssim"]["mean"]
+        for judge, classifier in judges.items():
+            grids["class_kept_by"][judge][i, j] = class_kept(classifier, final, labels)
+        grids["class_kept"][i, j] = grids["class_kept_by"][next(iter(judges))][i, j]
+        results[name]["examples"][i, j] = final[0].cpu()
+        saved(figures=k + 1 < len(todo) and todo[k + 1][0] != j)  # the figures once a column is done (the end: main)
+    return results
 
 
 def best_starts(grid, starts):
@@ -325,11 +325,10 @@ def main(argv=None):
                 if np.isnan(results[name]["grids"]["psnr"][i, j]))
     t0 = time.time()
     with outputs.progress(total, "sweep", args) as bar:
-        for name, loaded in models.items():
-            # the numbers after every cell (figures after every model), so that a run cut short loses one cell
-            run_model(name, loaded, args, (x0, labels), judges, bar, results[name],
-                      saved=lambda: write_outputs(args, results, device, wall0 + time.time() - t0, figures=False))
-            write_outputs(args, results, device, wall0 + time.time() - t0)
+        # the numbers after every cell, so that a sweep cut short loses one cell (--resume goes on from there)
+        run_sweep(models, args, (x0, labels), judges, results, bar,
+                  saved=lambda figures: write_outputs(args, results, device, wall0 + time.time() - t0, figures))
+        write_outputs(args, results, device, wall0 + time.time() - t0)
     print(markdown(results, args.noises, args.starts))
     print(f"{time.time() - t0:.0f} s; wrote {args.out}/sweep_noise_vs_start.png, sweep_examples.png, .npz, .json, .md")
     return results
