@@ -14,9 +14,10 @@ picks.
 What to see: the best start for each noise level (dots on the heatmaps) against the diagonal start = noise (line).
 --cells matched runs only the diagonal (start = noise; the other cells stay empty, NaN): the chains a table of the
 matched start needs, an eleventh of the whole grid's network calls.
-The cheapest cells (earliest starts) run first and the outputs are rewritten after every cell, and --resume continues
-a sweep cut short from them: it keeps the cells already in --out and runs the rest. Every cell has its own seed, so a resumed sweep gives the numbers an uninterrupted
-one would (on the same machine); it also grows a --cells matched run into the whole grid.
+The cheapest cells (earliest starts) run first and the outputs are rewritten after every cell; --resume continues a
+sweep cut short from them: it keeps the cells already in --out and runs the rest. Every cell has its own seed, so a
+resumed sweep gives the numbers an uninterrupted one would (on the same machine); it also grows a --cells matched run
+into the whole grid.
 
     python experiments/sweep_noise_vs_start.py                    # n = 16 per cell: 11 min on the 2-core dev. CPU
     python experiments/sweep_noise_vs_start.py --n 500 --device cuda
@@ -314,8 +315,8 @@ def main(argv=None):
     try:
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
         judges = load_judges(args.classifiers)
-        models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
         results, wall0 = load_resumed(args, judges) if args.resume else ({}, 0.0)
+        models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
     except (CheckpointError, data.DataError, kernels.Unavailable, SweepError) as e:
         sys.exit(f"error: {e}")
     x0, labels = x0.to(device), labels.to(device)

@@ -236,7 +236,7 @@ def test_sweep_matched_cells_and_judges(tmp_path, uncond):
 def test_sweep_resume_gives_the_uninterrupted_numbers(tmp_path, uncond, capsys):
     """A --cells matched run grown into the grid with --resume holds exactly the grid of one uninterrupted run; a
     resume with other settings, or from an empty folder, is refused with a clear error."""
-    common = ["--n", "3", "--noises", "0.1,0.2", "--starts", "0.0,0.1,0.2", "--models", "uncond", "--device", "cpu",
+    common = ["--n", "3", "--noises", "0.05,0.1", "--starts", "0.05,0.1", "--models", "uncond", "--device", "cpu",
               "--no-progress"]
     whole = sweep_noise_vs_start.main([*common, "--out", str(tmp_path / "whole")])["uncond"]
     sweep_noise_vs_start.main([*common, "--cells", "matched", "--out", str(tmp_path / "cut")])
