@@ -259,11 +259,11 @@ def write_outputs(args, results, device, wall, figures=True):
     write_text(out / "sweep_noise_vs_start.md", markdown(results, args.noises, args.starts))
 
 
-# the settings that decide a cell's numbers: a resumed sweep must share them with the one it continues
+# the settings that decide a cell's numbers: a resumed sweep must share them (and the device) with the one it continues
 SAME_FOR_RESUME = ("n", "noises", "starts", "seed", "fast")
 
 
-def load_resumed(args, judges):
+def load_resumed(args, judges, device):
     """The cells a sweep cut short left in --out (--resume): (model -> grids and examples, wall time so far).
     Refuses a sweep made with other settings or other judges, whose cells would not belong to this one."""
     out = Path(args.out)
@@ -272,8 +272,8 @@ def load_resumed(args, judges):
         arrays = np.load(out / "sweep_noise_vs_start.npz")
     except (OSError, ValueError, KeyError) as e:
         raise SweepError(f"--resume: no readable sweep in {out} ({e})") from None
-    ours = {"n": args.n, "noises": args.noises, "starts": args.starts, "seed": args.seed, "fast": args.fast}
-    differ = [f"{k}: {settings.get(k)} there, {ours[k]} here" for k in SAME_FOR_RESUME if settings.get(k) != ours[k]]
+    ours = {k: getattr(args, k) for k in SAME_FOR_RESUME} | {"device": str(device)}
+    differ = [f"{k}: {settings.get(k)} there, {v} here" for k, v in ours.items() if settings.get(k) != v]
     theirs = [Path(f).name for f in settings.get("classifiers", [])]
     if theirs != list(judges):
         differ.append(f"classifiers: {theirs} there, {list(judges)} here")
@@ -307,7 +307,7 @@ def main(argv=None):
     ap.add_argument("--fast", action="store_true", help=FAST_HELP)
     ap.add_argument("--resume", action="store_true",
                     help="continue the sweep in --out: keep its cells, run the rest (same --n, --noises, --starts, "
-                         "--seed, --fast and judges)")
+                         "--seed, --fast, judges and device)")
     flags.add_run_flags(ap, RESULTS / "sweep")
     args = ap.parse_args(argv)
 
@@ -315,7 +315,7 @@ def main(argv=None):
     try:
         x0, labels = data.load_test_images("mnist", args.n, args.data_dir)
         judges = load_judges(args.classifiers)
-        results, wall0 = load_resumed(args, judges) if args.resume else ({}, 0.0)
+        results, wall0 = load_resumed(args, judges, device) if args.resume else ({}, 0.0)
         models = {name: load_model(name, args, device) for name in args.models}  # all checked before any chain runs
     except (CheckpointError, data.DataError, kernels.Unavailable, SweepError) as e:
         sys.exit(f"error: {e}")
