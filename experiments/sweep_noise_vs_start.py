@@ -19,7 +19,7 @@ sweep cut short from them: it keeps the cells already in --out and runs the rest
 resumed sweep gives the numbers an uninterrupted one would (on the same machine); it also grows a --cells matched run
 into the whole grid.
 
-    python experiments/sweep_noise_vs_start.py                    # n = 16 per cell: 11 min on the 2-core dev. CPU
+    python experiments/sweep_noise_vs_start.py                    # n = 16 per cell: 10 min on the 2-core dev. CPU
     python experiments/sweep_noise_vs_start.py --n 500 --device cuda
     python experiments/sweep_noise_vs_start.py --n 500 --cells matched --fast   # the diagonal only, on a CPU
     python experiments/sweep_noise_vs_start.py --n 500 --fast --resume          # then the rest of the grid
