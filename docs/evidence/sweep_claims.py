@@ -1,0 +1,90 @@
+"""The numbers section 1 of docs/beyond.md derives from a noise-by-start grid (sweep_noise_vs_start.json), printed
+so that the page can be checked against the grid, and regenerated when the grid is run again.
+
+    python3 docs/evidence/sweep_claims.py docs/beyond_results/sweep_noise_vs_start.json
+    python3 docs/evidence/sweep_claims.py results/sweep_grid_cpu/sweep_noise_vs_start.json [other grid to compare]
+
+For each model: PSNR one start below, at and one above the matched start (start = noise), the best start by PSNR and
+by SSIM with its margin over the matched one, how many rows the matched start wins; class kept from noise 0.6 on
+(at every start, and at the starts from the matched one up), for every judge the grid holds; class kept at start =
+T. Cells not run (NaN, a sweep cut short) are left out and counted. With a second grid: the largest PSNR and class
+kept differences over the cells both ran.
+"""
+
+import json
+import sys
+
+import numpy as np
+
+
+def load(path):
+    run = json.load(open(path))
+    s = run["settings"]
+    grids = {}
+    for model, g in run["metrics"].items():
+        judges = g.get("class_kept_by") or {"class_kept": g["class_kept"]}  # the GPU grid has one judge
+        grids[model] = {"psnr": np.array(g["psnr"], dtype=float), "ssim": np.array(g["ssim"], dtype=float),
+                        "kept": {j: np.array(v, dtype=float) for j, v in judges.items()}}
+    return s, grids
+
+
+def matched(starts, noise):
+    return int(np.argmin(np.abs(np.asarray(starts) - noise)))
+
+
+def main(path, other=None):
+    s, grids = load(path)
+    noises, starts = s["noises"], s["starts"]
+    print(f"{path}: n = {s['n']}, device {s.get('device_name', s['device'])}, fast {s.get('fast', False)}, "
+          f"wall {s['wall_s']:.0f} s")
+    for model, g in grids.items():
+        ran = int((~np.isnan(g["psnr"])).sum())
+        print(f"\n## {model}: {ran} of {g['psnr'].size} cells run\n")
+        wins = {"psnr": 0, "ssim": 0}
+        rows = 0
+        for i, noise in enumerate(noises):
+            jm = matched(starts, noise)
+            p = g["psnr"][i]
+            around = " / ".join("nan" if not 0 <= jm + d < len(starts) else f"{p[jm + d]:.2f}" for d in (-1, 0, 1))
+            line = f"noise {noise:.1f}: PSNR start - 0.1 / = / + 0.1: {around}"
+            if np.isnan(p[jm]) or np.isnan(p).all():
+                print(line + "  (matched cell not run)")
+                continue
+            rows += 1
+            for key in ("psnr", "ssim"):
+                row = g[key][i]
+                jb = int(np.nanargmax(row))
+                wins[key] += jb == jm
+                line += f"; best {key} start {starts[jb]:.1f} (+{row[jb] - row[jm]:.3f} over matched)"
+            if jm > 0 and jm + 1 < len(starts):
+                line += f"; late costs {p[jm] - p[jm + 1]:.2f} dB, early {p[jm] - p[jm - 1]:.2f} dB"
+            print(line)
+        print(f"\nthe matched start is the best by PSNR in {wins['psnr']} of {rows} rows, by SSIM in {wins['ssim']}")
+        for judge, kept in g["kept"].items():
+            high = [i for i, noise in enumerate(noises) if noise >= 0.6 - 1e-9]
+            every = kept[high]
+            from_matched = np.concatenate([kept[i, matched(starts, noises[i]):] for i in high])
+            at_t = kept[:, -1] if starts[-1] == 1.0 else np.full(len(noises), np.nan)
+            print(f"class kept by {judge}: noise >= 0.6, any start {100 * np.nanmin(every):.1f}-"
+                  f"{100 * np.nanmax(every):.1f}%; starts from the matched one up {100 * np.nanmin(from_matched):.1f}-"
+                  f"{100 * np.nanmax(from_matched):.1f}%; at start = T, by noise: "
+                  + ", ".join(f"{v:.1f}" for v in 100 * at_t) + " %")
+    if other:
+        _, second = load(other)
+        for model in grids:
+            if model not in second:
+                continue
+            a, b = grids[model], second[model]
+            both = ~np.isnan(a["psnr"]) & ~np.isnan(b["psnr"])
+            dp = np.abs(a["psnr"] - b["psnr"])[both]
+            print(f"\n{model} against {other}: {int(both.sum())} cells in both, PSNR differs by at most "
+                  f"{dp.max():.2f} dB (median {np.median(dp):.2f})")
+            for ja, ka in a["kept"].items():
+                for jb, kb in b["kept"].items():
+                    dk = 100 * np.abs(ka - kb)[both]
+                    print(f"  class kept, {ja} here against {jb} there: at most {dk.max():.1f} points apart "
+                          f"(median {np.median(dk):.1f})")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
