@@ -25,7 +25,7 @@
 # a session that has the sweep and blind denoising already runs STAGES="1 5 6 7 8").
 # scikit-image's wavelet denoiser needs PyWavelets; a machine without it and without network access can be given
 # wheels in .whl/ (installed into /tmp/site first).
-set -u
+set -u -o pipefail   # a stage's exit status is its Python's (or timeout's), not tee's
 OUT=${OUT:-results/gpu}
 DEVICE=${DEVICE:-cuda}
 N=${N:-500}
@@ -48,6 +48,8 @@ export PYTHONUNBUFFERED=1
 stage() { echo "== $(date +%T) $*"; }
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 pack() { tar -C "$RES" -czf "$OUT/results.tar.gz" . ; }
+FAILED=""
+failed() { FAILED="$FAILED $1"; echo "== stage $1 failed (exit status $2); the stages after it still run"; }
 
 if ls .whl/*.whl >/dev/null 2>&1; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
@@ -69,41 +71,44 @@ if want 2; then
     stage "2. sweep"
     timeout 240 $PY experiments/sweep_noise_vs_start.py --n "$N" $SWEEP --device "$DEVICE" --kernels "$KERNELS" \
         --classifiers $JUDGES --no-progress --out "$RES/sweep" \
-        2>&1 | tee "$RES/sweep.log"
+        2>&1 | tee "$RES/sweep.log" || failed 2 $?
     pack
 fi
 
 if want 3; then
     stage "3. blind denoising"
     timeout 120 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
-        --kernels "$KERNELS" --classifiers $JUDGES --no-progress --out "$RES/blind" 2>&1 | tee "$RES/blind.log"
+        --kernels "$KERNELS" --classifiers $JUDGES --no-progress --out "$RES/blind" \
+        2>&1 | tee "$RES/blind.log" || failed 3 $?
     pack
 fi
 
 if want 4; then
     stage "4. blind denoising, sigma_t^2 = beta_t"
     timeout 40 $PY experiments/blind_denoising.py --n "$N" --chains "$CHAINS" --calibration "$CAL" --device "$DEVICE" \
-        --kernels "$KERNELS" --variance beta --no-conditional --no-progress --out "$RES/blind_beta" 2>&1 | tee "$RES/blind_beta.log"
+        --kernels "$KERNELS" --variance beta --no-conditional --no-progress --out "$RES/blind_beta" \
+        2>&1 | tee "$RES/blind_beta.log" || failed 4 $?
     pack
 fi
 
 if want 5; then
     stage "5. kernel benchmarks"
     cp docs/benchmarks.md "$RES/benchmarks.md"  # bench.py keeps its "On the CPU" sections when it rewrites the page
-    timeout 130 $PY kernels/bench.py $BENCH --out "$RES/benchmarks.md" 2>&1 | tee "$RES/bench.log"
+    timeout 130 $PY kernels/bench.py $BENCH --out "$RES/benchmarks.md" 2>&1 | tee "$RES/bench.log" || failed 5 $?
     pack
 fi
 
 if want 6; then
     stage "6. the fast path"
-    timeout 150 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --out "$RES/fast.json" 2>&1 | tee "$RES/fast.log"
+    timeout 150 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --out "$RES/fast.json" \
+        2>&1 | tee "$RES/fast.log" || failed 6 $?
     pack
 fi
 
 if want 7; then
     stage "7. the speedrun"
     timeout 200 $PY experiments/speedrun.py --device "$DEVICE" --data-dir "$DATA" $SPEEDRUN --no-progress \
-        --out "$RES/speedrun" 2>&1 | tee "$RES/speedrun.log"
+        --out "$RES/speedrun" 2>&1 | tee "$RES/speedrun.log" || failed 7 $?
     # keep a small fp16 copy of the model (to ship if it passes the bar), not the full training checkpoint
     $PY checkpoint.py export "$RES/speedrun/checkpoint.pt" "$RES/speedrun/speedrun_fp16.pt" \
         && rm -f "$RES/speedrun/checkpoint.pt" "$RES/speedrun/samples_w2.npz"
@@ -113,7 +118,11 @@ if want 8; then
     stage "8. zero-shot imputation"
     timeout 240 $PY experiments/zero_shot_imputation.py --n "$N" --chains 4 --batch "$N" --device "$DEVICE" \
         --kernels "$KERNELS" --classifiers $JUDGES $ZEROSHOT --no-progress --out "$RES/zero_shot" \
-        2>&1 | tee "$RES/zero_shot.log"
+        2>&1 | tee "$RES/zero_shot.log" || failed 8 $?
     pack
 fi
 stage "done"
+if [ -n "$FAILED" ]; then
+    echo "stages that failed:$FAILED"
+    exit 1
+fi
