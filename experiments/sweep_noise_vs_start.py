@@ -50,7 +50,7 @@ from devices import resolve_device
 from fast import FLAG_HELP as FAST_HELP
 from fast import fast_path
 from files import write_figure, write_json, write_npz, write_text
-from metrics import class_kept, image_metrics, load_judges
+from metrics import add_class_kept, image_metrics, load_judges
 from paths import JUDGES, RESULTS
 
 MODELS = {"class": ("mnist_class.pt", "class-conditional (true class, w = 0)"),
@@ -111,9 +111,10 @@ def run_sweep(models, args, images, judges, results, bar, saved):
     device = x0.device
     todo = sorted(((j, i, name) for name in models for i, j in cells(args)
                    if np.isnan(results[name]["grids"]["psnr"][i, j])), key=lambda c: (args.starts[c[0]], c[1:]))
+    eps_fns = {name: EpsFunction(m[0], y=labels if name == "class" else None) for name, m in models.items()}
     noisy = {}  # (model, noise level) -> its noise draw, the same for every start
     for k, (j, i, name) in enumerate(todo):
-        model, schedule, step = models[name]
+        _, schedule, step = models[name]
         noise, start = args.noises[i], args.starts[j]
         if (name, i) not in noisy:  # the same seed per noise level: every start and model sees the same draw
             g = torch.Generator(device=device).manual_seed(args.seed * 1000 + i)
@@ -124,16 +125,15 @@ def run_sweep(models, args, images, judges, results, bar, saved):
         if t_start == 0:  # no chain: the input itself, in the clean image's units (it holds sqrt(ab_t) x0)
             final = x_noisy / schedule.alpha_bars[schedule.t_of_fraction(noise)].sqrt()
         else:
-            eps_fn = EpsFunction(model, y=labels if name == "class" else None)
             with torch.no_grad():
-                final, _ = sample_from(eps_fn, schedule, x_noisy, t_start, step=step, generator=g_chain, progress=bar)
+                final, _ = sample_from(eps_fns[name], schedule, x_noisy, t_start, step=step, generator=g_chain,
+                                       progress=bar)
         grids = results[name]["grids"]
-        m = image_metrics(final, x0)
-        grids["psnr"][i, j] = m["psnr"]["mean"]
-        grids["ssim"][i, j] = m["ssim"]["mean"]
-        for judge, classifier in judges.items():
-            grids["class_kept_by"][judge][i, j] = class_kept(classifier, final, labels)
-        grids["class_kept"][i, j] = grids["class_kept_by"][next(iter(judges))][i, j]
+        m = add_class_kept(image_metrics(final, x0), judges, final, labels)
+        grids["psnr"][i, j], grids["ssim"][i, j] = m["psnr"]["mean"], m["ssim"]["mean"]
+        grids["class_kept"][i, j] = m["class_kept"]
+        for judge in judges:
+            grids["class_kept_by"][judge][i, j] = m["class_kept_by"][judge]
         results[name]["examples"][i, j] = final[0].cpu()
         saved(figures=k + 1 < len(todo) and todo[k + 1][0] != j)  # the figures once a column is done (the end: main)
     return results
