@@ -21,6 +21,8 @@
 #       ZEROSHOT='--masks rows --resample 2' DATA=../shared/data bash experiments/run_on_gpu.sh
 #                                                    # a dry run anywhere: about 1 min on the 2-core development CPU
 #
+# A stage that fails or times out is reported and the next ones still run; the script then exits 1.
+#
 # STAGES picks the stages (default all: "1 2 3 4 5 6 7 8"; their time limits add up to more than one 10-minute call, so
 # a session that has the sweep and blind denoising already runs STAGES="1 5 6 7 8").
 # scikit-image's wavelet denoiser needs PyWavelets; a machine without it and without network access can be given
