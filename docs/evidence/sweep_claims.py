@@ -7,11 +7,16 @@ so that the page can be checked against the grid, and regenerated when the grid 
 For each model: PSNR one start below, at and one above the matched start (start = noise), the best start by PSNR and
 by SSIM with its margin over the matched one, how many rows the matched start wins; class kept from noise 0.6 on
 (at every start, and at the starts from the matched one up), for every judge the grid holds; class kept at start =
-T. Cells not run (NaN, a sweep cut short) are left out and counted. With a second grid: the largest PSNR and class
-kept differences over the cells both ran.
+T. Cells not run (NaN, a sweep cut short) are left out and counted. Then section 1's table in markdown (PSNR around
+the matched start, the best start, class kept at the matched start by the first two judges; the "sigma equiv." column
+from docs/evidence/constants.txt). With a second grid: the largest PSNR and class kept differences over the cells both
+ran, the start = 0 column apart (grids run before the units fix hold x_t there as it is, not divided by
+sqrt(alpha_bar_t), so that column differs by design).
 """
 
 import json
+import os
+import re
 import sys
 
 import numpy as np
@@ -30,6 +35,53 @@ def load(path):
 
 def matched(starts, noise):
     return int(np.argmin(np.abs(np.asarray(starts) - noise)))
+
+
+def pct_range(values):
+    """'a-b%' over the cells that ran, or 'not run' (a sweep cut short)."""
+    v = 100 * np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return f"{v.min():.1f}-{v.max():.1f}%" if v.size else "not run"
+
+
+def sigma_equiv():
+    """t -> sigma equivalent sqrt((1 - ab_t) / ab_t), read from the committed constants.txt (no torch needed)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "constants.txt")
+    found = re.findall(r"t = +(\d+): sqrt\(ab\) = [\d.]+, sigma equiv. = ([\d.]+)", open(path).read())
+    return {int(t): float(s) for t, s in found}
+
+
+def table(s, grids):
+    """Section 1's table: PSNR one start below / at / above the matched one, the best start, class kept at the matched
+    start by the grid's first two judges (the robust CNN and the ResNet in a three-judge grid)."""
+    noises, starts, T = s["noises"], s["starts"], s.get("T", 200)
+    sig = sigma_equiv()
+    models = [m for m in ("class", "uncond") if m in grids]
+    judges = list(grids[models[0]]["kept"])[:2]
+    names = " / ".join("first" if j in ("class_kept", "classifier_mnist.pt") else
+                       os.path.splitext(j)[0].replace("classifier_mnist_", "") for j in judges)
+    head = ["noise (t)", "sigma equiv."]
+    for m in models:
+        head += [f"{m} PSNR: start - 0.1 / = / + 0.1", "best start"]
+    head += [f"class kept at start = noise, {m} ({names})" for m in models]
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+
+    def num(x, fmt="{:.2f}"):
+        return "nan" if np.isnan(x) else fmt.format(x)
+
+    for i, noise in enumerate(noises):
+        t = round(noise * T)
+        jm = matched(starts, noise)
+        row = [f"{noise:.1f} ({t})", f"{sig[t]:.2f}" if t in sig else "?"]
+        for m in models:
+            p = grids[m]["psnr"][i]
+            row.append(" / ".join("-" if not 0 <= jm + d < len(starts) else num(p[jm + d]) for d in (-1, 0, 1)))
+            full = not np.isnan(p).any()
+            row.append(f"{starts[int(np.nanargmax(p))]:.1f}" + ("" if full else " (so far)") if not np.isnan(p).all()
+                       else "not run")
+        for m in models:
+            row.append(" / ".join(num(100 * grids[m]["kept"][j][i, jm], "{:.1f}") for j in judges) + "%")
+        print("| " + " | ".join(row) + " |")
 
 
 def main(path, other=None):
@@ -65,25 +117,31 @@ def main(path, other=None):
             every = kept[high]
             from_matched = np.concatenate([kept[i, matched(starts, noises[i]):] for i in high])
             at_t = kept[:, -1] if starts[-1] == 1.0 else np.full(len(noises), np.nan)
-            print(f"class kept by {judge}: noise >= 0.6, any start {100 * np.nanmin(every):.1f}-"
-                  f"{100 * np.nanmax(every):.1f}%; starts from the matched one up {100 * np.nanmin(from_matched):.1f}-"
-                  f"{100 * np.nanmax(from_matched):.1f}%; at start = T, by noise: "
+            print(f"class kept by {judge}: noise >= 0.6, any start {pct_range(every)}; starts from the matched one up "
+                  f"{pct_range(from_matched)}; at start = T, by noise: "
                   + ", ".join(f"{v:.1f}" for v in 100 * at_t) + " %")
+    table(s, grids)
     if other:
         _, second = load(other)
         for model in grids:
             if model not in second:
                 continue
             a, b = grids[model], second[model]
-            both = ~np.isnan(a["psnr"]) & ~np.isnan(b["psnr"])
-            dp = np.abs(a["psnr"] - b["psnr"])[both]
-            print(f"\n{model} against {other}: {int(both.sum())} cells in both, PSNR differs by at most "
-                  f"{dp.max():.2f} dB (median {np.median(dp):.2f})")
-            for ja, ka in a["kept"].items():
-                for jb, kb in b["kept"].items():
-                    dk = 100 * np.abs(ka - kb)[both]
-                    print(f"  class kept, {ja} here against {jb} there: at most {dk.max():.1f} points apart "
-                          f"(median {np.median(dk):.1f})")
+            ran = ~np.isnan(a["psnr"]) & ~np.isnan(b["psnr"])
+            chain = np.zeros_like(ran)
+            chain[:, np.asarray(starts) > 0] = True  # start = 0 is the input itself: compared on its own
+            for label, both in (("start > 0", ran & chain), ("start = 0", ran & ~chain)):
+                if not both.any():
+                    continue
+                dp = np.abs(a["psnr"] - b["psnr"])[both]
+                ds = np.abs(a["ssim"] - b["ssim"])[both]
+                print(f"\n{model} against {other}, {label}: {int(both.sum())} cells in both, PSNR differs by at most "
+                      f"{dp.max():.2f} dB (median {np.median(dp):.2f}), SSIM by at most {ds.max():.3f}")
+                for ja, ka in a["kept"].items():
+                    for jb, kb in b["kept"].items():
+                        dk = 100 * np.abs(ka - kb)[both]
+                        print(f"  class kept, {ja} here against {jb} there: at most {dk.max():.1f} points apart "
+                              f"(median {np.median(dk):.1f})")
 
 
 if __name__ == "__main__":
