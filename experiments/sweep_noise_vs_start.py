@@ -159,6 +159,8 @@ def draw_heatmaps(path, results, noises, starts, n):
         for c, (key, label) in enumerate(METRICS):
             ax = axes[r, c]
             grid = results[name]["grids"][key]
+            if key == "class_kept":  # name the judge: the first of --classifiers
+                label = f"{label} ({next(iter(results[name]['grids']['class_kept_by']))})"
             vmin, vmax = (0, 1) if key != "psnr" else (None, None)
             im = ax.imshow(grid, origin="lower", extent=extent, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
             fig.colorbar(im, ax=ax, label=label)
