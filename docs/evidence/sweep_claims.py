@@ -93,7 +93,7 @@ def main(path, other=None):
         ran = int((~np.isnan(g["psnr"])).sum())
         print(f"\n## {model}: {ran} of {g['psnr'].size} cells run\n")
         wins = {"psnr": 0, "ssim": 0}
-        rows = 0
+        rows = incomplete = 0
         for i, noise in enumerate(noises):
             jm = matched(starts, noise)
             p = g["psnr"][i]
@@ -110,8 +110,11 @@ def main(path, other=None):
                 line += f"; best {key} start {starts[jb]:.1f} (+{row[jb] - row[jm]:.3f} over matched)"
             if jm > 0 and jm + 1 < len(starts):
                 line += f"; late costs {p[jm] - p[jm + 1]:.2f} dB, early {p[jm] - p[jm - 1]:.2f} dB"
-            print(line)
-        print(f"\nthe matched start is the best by PSNR in {wins['psnr']} of {rows} rows, by SSIM in {wins['ssim']}")
+            partial = np.isnan(p).any()
+            incomplete += partial
+            print(line + ("  (row not complete: best so far)" if partial else ""))
+        print(f"\nthe matched start is the best by PSNR in {wins['psnr']} of {rows} rows, by SSIM in {wins['ssim']}"
+              + (f" ({incomplete} of those rows not complete)" if incomplete else ""))
         for judge, kept in g["kept"].items():
             high = [i for i, noise in enumerate(noises) if noise >= 0.6 - 1e-9]
             every = kept[high]
