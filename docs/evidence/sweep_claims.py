@@ -76,9 +76,10 @@ def table(s, grids):
         for m in models:
             p = grids[m]["psnr"][i]
             row.append(" / ".join("-" if not 0 <= jm + d < len(starts) else num(p[jm + d]) for d in (-1, 0, 1)))
-            full = not np.isnan(p).any()
-            row.append(f"{starts[int(np.nanargmax(p))]:.1f}" + ("" if full else " (so far)") if not np.isnan(p).all()
-                       else "not run")
+            if np.isnan(p).all():
+                row.append("not run")
+            else:  # a row a cut-short grid has not finished: the best start so far
+                row.append(f"{starts[int(np.nanargmax(p))]:.1f}" + (" (so far)" if np.isnan(p).any() else ""))
         for m in models:
             row.append(" / ".join(num(100 * grids[m]["kept"][j][i, jm], "{:.1f}") for j in judges) + "%")
         print("| " + " | ".join(row) + " |")
