@@ -8,7 +8,8 @@
 #      three judges ($JUDGES: the robust CNN, the ResNet, the shipped classifier)
 #   4. the same chains with sigma_t^2 = beta_t instead of the posterior variance (the ablation in docs/beyond.md)
 #   5. the kernel benchmarks (kernels/bench.py), with the fused GroupNorm + SiLU kernel
-#   6. the fast path, lever by lever, and its quality guard (python fast.py: 1000 samples at w = 2, fp32 and --fast)
+#   6. the fast path, lever by lever, and its quality guard (python fast.py: 1000 samples at w = 2, fp32 and --fast),
+#      the training step fp32 against --fast at batch 128, and a torch.profiler table of both (profile.md)
 #   7. the speedrun (experiments/speedrun.py): the class-conditional MNIST model from scratch to the 95% bar; it needs
 #      the MNIST training set under $DATA (default .devdata, a git-ignored copy of ../shared/data named in `carry`)
 #   8. zero-shot imputation at n = 500 with 4 chains per image (experiments/zero_shot_imputation.py): the sample and
@@ -17,7 +18,7 @@
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
-#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4' SPEEDRUN='--steps 2 --n 10 --width 8' \
+#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4 --train-batch 4' SPEEDRUN='--steps 2 --n 10 --width 8' \
 #       ZEROSHOT='--masks rows --resample 2' DATA=../shared/data bash experiments/run_on_gpu.sh
 #                                                    # a dry run anywhere: about 1 min on the 2-core development CPU
 #
@@ -35,7 +36,7 @@ CHAINS=${CHAINS:-8}
 CAL=${CAL:-100}
 BENCH=${BENCH:-}
 SWEEP=${SWEEP:-}
-FAST=${FAST:---batch 256 --steps 20 --repeats 5 --compile --quality 1000}
+FAST=${FAST:---batch 256 --steps 20 --repeats 5 --compile --quality 1000 --train-batch 128}
 SPEEDRUN=${SPEEDRUN:-}
 ZEROSHOT=${ZEROSHOT:-}
 DATA=${DATA:-.devdata}
@@ -102,7 +103,8 @@ fi
 
 if want 6; then
     stage "6. the fast path"
-    timeout 150 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --out "$RES/fast.json" \
+    timeout 150 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --profile "$RES/profile.md" \
+        --out "$RES/fast.json" \
         2>&1 | tee "$RES/fast.log" || failed 6 $?
     pack
 fi
