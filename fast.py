@@ -199,8 +199,11 @@ def main(argv=None):
                 "bf16 autocast, no channels-last": fast_path(model, schedule, device, channels_last=False,
                                                              fused=False),
                 "--fast (+ fused kernels on a GPU)": fast_path(model, schedule, device, fused=args.kernels != "torch")}
-    compile_s = None
+    compile_s = {}
     if args.compile:
+        # torch.compile alone on the plain fp32 UNet (what a user gets without this file), then on top of --fast
+        variants["torch.compile only (fp32)"] = fast_path(model, schedule, device, bf16=False, channels_last=False,
+                                                          fused=False, compile=True)
         variants["+ torch.compile"] = fast_path(model, schedule, device, fused=args.kernels != "torch", compile=True)
     # a lever that cannot run here (the fused kernels without a GPU) adds nothing: where two rows have the same
     # levers, keep the row in the earlier place under the later name (the --fast row keeps its name; its levers
@@ -209,7 +212,7 @@ def main(argv=None):
     for name, v in variants.items():
         by_levers[tuple(v.turned_on)] = (name, v)  # a dict keeps a key's first place and takes its last value
     variants = dict(by_levers.values())
-    fast_name = list(variants)[-2 if args.compile else -1]  # the --fast path: every lever but torch.compile
+    fast_name = "--fast (+ fused kernels on a GPU)"  # the --fast path: every lever but torch.compile
     g = torch.Generator(device=device).manual_seed(0)
     y = torch.arange(args.batch, device=device) % 10
     x = torch.randn(args.batch, model.config.image_channels, model.config.image_size, model.config.image_size,
@@ -224,18 +227,23 @@ def main(argv=None):
     for name, (run, _) in runs.items():  # warm-up (and, for torch.compile, the compile)
         t0 = time.perf_counter()
         run()
-        if name == "+ torch.compile":
-            compile_s = time.perf_counter() - t0
+        if "torch.compile" in name:
+            compile_s[name] = time.perf_counter() - t0
     if device.type == "cuda":
-        # the --fast path with its whole chain (of --steps steps) replayed from one CUDA graph; the noise comes from
-        # the default generator there, so this row draws other (equally distributed) noise than the others
-        fast_v = variants[fast_name]
-        try:
-            replay = captured_chain(EpsFunction(fast_v.model, y=y, guidance=2.0, concat=fast_v.concat), schedule, x,
-                                    args.steps, fast_v.step)
-            runs["+ CUDA graph of the chain"] = (lambda: replay(x), [*fast_v.turned_on, "CUDA graph"])
-        except Exception as e:  # noqa: BLE001  (a failed capture is reported, the other rows still count)
-            print(f"CUDA-graph capture failed: {type(e).__name__}: {e}")
+        # the --fast path (and, asked for, the compiled one) with its whole chain of --steps steps replayed from one
+        # CUDA graph; the noise comes from the default generator there, so these rows draw other (equally
+        # distributed) noise than the others
+        graphed = [(fast_name, "+ CUDA graph of the chain")]
+        if args.compile:
+            graphed.append(("+ torch.compile", "+ torch.compile + CUDA graph of the chain"))
+        for base_name, name in graphed:
+            v = variants[base_name]
+            try:
+                replay = captured_chain(EpsFunction(v.model, y=y, guidance=2.0, concat=v.concat), schedule, x,
+                                        args.steps, v.step)
+                runs[name] = ((lambda r: lambda: r(x))(replay), [*v.turned_on, "CUDA graph"])
+            except Exception as e:  # noqa: BLE001  (a failed capture is reported, the other rows still count)
+                print(f"CUDA-graph capture of {base_name!r} failed: {type(e).__name__}: {e}")
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, (run, _) in runs.items():
@@ -259,7 +267,7 @@ def main(argv=None):
               "threads": torch.get_num_threads(), "torch": torch.__version__, "batch": args.batch,
               "steps_timed": args.steps, "repeats": args.repeats, "compile_s": compile_s, "rows": rows}
     if args.train_batch:
-        result["training"] = time_training(model, schedule, device, args.train_batch, args.repeats)
+        result["training"] = time_training(model, schedule, device, args.train_batch, args.repeats, args.compile)
     if args.quality:
         clf, _ = load_classifier("checkpoints/classifier_mnist.pt")
         labels = torch.arange(args.quality, device=device) % 10
@@ -319,9 +327,11 @@ def write_profile(path, model, schedule, device, batch, train_batch, top=12):
     print(f"wrote {path}")
 
 
-def time_training(model, schedule, device, batch, repeats):
+def time_training(model, schedule, device, batch, repeats, compile=False):
     """Seconds per training step (loss, backward, Adam step) of a fresh copy of `model`, fp32 against bf16 autocast
-    with channels-last (train.py --fast), interleaved; returns the medians and the ratio."""
+    with channels-last (train.py --fast), and, with compile=True, --fast with torch.compile (train.py --fast
+    --compile) and that with PyTorch's fused Adam (one kernel for the whole update); interleaved; returns the
+    medians and the ratios to fp32. The first round warms up (and compiles), its time reported apart."""
     import statistics
     import time
 
@@ -331,11 +341,18 @@ def time_training(model, schedule, device, batch, repeats):
     x0 = torch.rand(batch, model.config.image_channels, model.config.image_size, model.config.image_size,
                     device=device, generator=g) * 2 - 1
     y = torch.randint(0, 10, (batch,), device=device, generator=g)
+    settings = [("fp32", False, False, False), ("--fast", True, False, False)]
+    if compile:
+        settings += [("--fast + torch.compile", True, True, False),
+                     ("--fast + torch.compile + fused Adam", True, True, True)]
     nets = {}
-    for name, fast in (("fp32", False), ("--fast", True)):
+    for name, fast, compiled, fused in settings:
         m = copy.deepcopy(model).train()
-        nets[name] = (for_training(m, device) if fast else m, torch.optim.Adam(m.parameters(), lr=1e-4))
+        net = for_training(m, device) if fast else m
+        opt = torch.optim.Adam(m.parameters(), lr=1e-4, fused=fused or None)
+        nets[name] = (torch.compile(net) if compiled else net, opt)
     times = {name: [] for name in nets}
+    first = {}
     for i in range(repeats + 1):  # the first round warms up
         for name, (net, opt) in nets.items():
             t0 = time.perf_counter()
@@ -346,11 +363,16 @@ def time_training(model, schedule, device, batch, repeats):
             loss.item()
             if i:
                 times[name].append(time.perf_counter() - t0)
+            else:
+                first[name] = time.perf_counter() - t0
     med = {name: statistics.median(v) for name, v in times.items()}
     for name in nets:
-        print(f"training step, batch {batch}, {name:6s}: {1e3 * med[name]:8.1f} ms")
+        print(f"training step, batch {batch}, {name:36s}: {1e3 * med[name]:8.1f} ms   {med['fp32'] / med[name]:5.2f}x"
+              f"   (first step {first[name]:.1f} s)")
     return {"batch": batch, "ms per step": {k: 1e3 * v for k, v in med.items()},
             "speed-up": med["fp32"] / med["--fast"],
+            "speed-ups": {k: med["fp32"] / v for k, v in med.items()},
+            "first step s": first,
             "all timings ms": {k: [round(1e3 * t, 1) for t in v] for k, v in times.items()}}
 
 

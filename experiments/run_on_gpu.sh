@@ -11,14 +11,15 @@
 #   6. the fast path, lever by lever, and its quality guard (python fast.py: 1000 samples at w = 2, fp32 and --fast),
 #      the training step fp32 against --fast at batch 128, and a torch.profiler table of both (profile.md)
 #   7. the speedrun (experiments/speedrun.py): the class-conditional MNIST model from scratch to the 95% bar; it needs
-#      the MNIST training set under $DATA (default .devdata, a git-ignored copy of ../shared/data named in `carry`)
+#      the MNIST training set under $DATA (default .devdata, a git-ignored copy of ../shared/data named in `carry`);
+#      then each setting in $SPEEDRUN_MORE (';'-separated speedrun.py flags), default: larger batches, fewer steps
 #   8. zero-shot imputation at n = 500 with 4 chains per image (experiments/zero_shot_imputation.py): the sample and
 #      chain-mean comparison of docs/beyond.md at the full size (the CPU run there has one chain per image), class
 #      kept by the three judges
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
-#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4 --train-batch 4' SPEEDRUN='--steps 2 --n 10 --width 8' \
+#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4 --train-batch 4' SPEEDRUN='--steps 2 --n 10 --width 8' SPEEDRUN_MORE='--steps 1 --n 10 --width 8' \
 #       ZEROSHOT='--masks rows --resample 2' DATA=../shared/data bash experiments/run_on_gpu.sh
 #                                                    # a dry run anywhere: about 1 min on the 2-core development CPU
 #
@@ -38,6 +39,7 @@ BENCH=${BENCH:-}
 SWEEP=${SWEEP:-}
 FAST=${FAST:---batch 256 --steps 20 --repeats 5 --compile --quality 1000 --train-batch 128}
 SPEEDRUN=${SPEEDRUN:-}
+SPEEDRUN_MORE=${SPEEDRUN_MORE---batch-size 256 --steps 600;--batch-size 512 --steps 300}
 ZEROSHOT=${ZEROSHOT:-}
 DATA=${DATA:-.devdata}
 STAGES=${STAGES:-1 2 3 4 5 6 7 8}
@@ -103,7 +105,7 @@ fi
 
 if want 6; then
     stage "6. the fast path"
-    timeout 150 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --profile "$RES/profile.md" \
+    timeout 260 $PY fast.py --device "$DEVICE" --kernels "$KERNELS" $FAST --profile "$RES/profile.md" \
         --out "$RES/fast.json" \
         2>&1 | tee "$RES/fast.log" || failed 6 $?
     pack
@@ -111,12 +113,20 @@ fi
 
 if want 7; then
     stage "7. the speedrun"
-    timeout 200 $PY experiments/speedrun.py --device "$DEVICE" --data-dir "$DATA" $SPEEDRUN --no-progress \
-        --out "$RES/speedrun" 2>&1 | tee "$RES/speedrun.log" || failed 7 $?
-    # keep a small fp16 copy of the model (to ship if it passes the bar), not the full training checkpoint
-    $PY checkpoint.py export "$RES/speedrun/checkpoint.pt" "$RES/speedrun/speedrun_fp16.pt" \
-        && rm -f "$RES/speedrun/checkpoint.pt" "$RES/speedrun/samples_w2.npz"
-    pack
+    # the default settings first, then each of $SPEEDRUN_MORE's settings (separated by ';') in speedrun_2, _3, ...
+    IFS=';' read -ra MORE <<< "${SPEEDRUN_MORE:-}"
+    i=1
+    for settings in "$SPEEDRUN" "${MORE[@]}"; do
+        dir=speedrun; [ $i -gt 1 ] && dir=speedrun_$i
+        echo "-- speedrun $i: ${settings:-default settings}"
+        timeout 200 $PY experiments/speedrun.py --device "$DEVICE" --data-dir "$DATA" $settings --no-progress \
+            --out "$RES/$dir" 2>&1 | tee "$RES/$dir.log" || failed 7 $?
+        # keep a small fp16 copy of the model (to ship if it passes the bar), not the full training checkpoint
+        $PY checkpoint.py export "$RES/$dir/checkpoint.pt" "$RES/$dir/speedrun_fp16.pt" \
+            && rm -f "$RES/$dir/checkpoint.pt" "$RES/$dir/samples_w2.npz"
+        pack
+        i=$((i + 1))
+    done
 fi
 if want 8; then
     stage "8. zero-shot imputation"
