@@ -293,12 +293,14 @@ def markdown(table):
     return "\n".join(lines)
 
 
-KEPT = "## On the CPU"  # sections of the page measured elsewhere (python fast.py, the CPU speedrun): kept on rewrite
+# sections of the page measured elsewhere, kept on rewrite: the CPU goals (python fast.py, the CPU speedrun) and a
+# GPU run's goals (experiments/run_on_gpu.sh: fast.py and the speedrun on the card, each naming its own outputs)
+KEPT = ("## On the CPU", "## On a GPU")
 
 
 def kept_sections(path):
-    """The sections of an existing page whose heading starts with KEPT, each up to the next '## ' heading: the CPU
-    goals, which a GPU run of this script does not measure and must not erase."""
+    """The sections of an existing page whose heading starts with one of KEPT, each up to the next '## ' heading:
+    the goals that this script does not measure and must not erase."""
     if not Path(path).is_file():
         return []
     kept, current = [], None

@@ -13,8 +13,9 @@ pytest.importorskip("triton")
 
 def test_bench_smoke_writes_its_tables(tmp_path):
     out = tmp_path / "bench.md"
-    # a page that already holds the CPU goals (measured elsewhere) keeps them when the script rewrites it
-    out.write_text("# old page\n\n## On the CPU: goals\n\n| goal | met? |\n| a | yes |\n\n## Old table\n\nold\n")
+    # a page that already holds the CPU and GPU goals (measured elsewhere) keeps them when the script rewrites it
+    out.write_text("# old page\n\n## On the CPU: goals\n\n| goal | met? |\n| a | yes |\n\n## Old table\n\nold\n"
+                   "## On a GPU: goals\n\n| b | no |\n")
     r = subprocess.run([sys.executable, str(ROOT / "kernels" / "bench.py"), "--smoke", "--out", str(out)],
                        capture_output=True, text=True, timeout=600, env={"TRITON_INTERPRET": "1", "PATH": ""})
     assert r.returncode == 0, r.stderr[-2000:]
@@ -24,6 +25,7 @@ def test_bench_smoke_writes_its_tables(tmp_path):
         assert name in text
     assert "smoke run: not a measurement" in text
     assert "## On the CPU: goals\n\n| goal | met? |\n| a | yes |" in text and "Old table" not in text
+    assert "## On a GPU: goals\n\n| b | no |" in text
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")

@@ -10,6 +10,7 @@ CKPT_DIR = ROOT / "checkpoints"
 # what each shipped DDPM must be, for the figure scripts that load it
 EXPECTED_DDPM = {
     "mnist_class.pt": ("mnist", "class"),
+    "mnist_class_speedrun.pt": ("mnist", "class"),  # the GPU speedrun (docs/benchmarks.md)
     "mnist_uncond.pt": ("mnist", "none"),
     "fashion_uncond.pt": ("fashion", "none"),
     "mnist_impute.pt": ("mnist", "image"),

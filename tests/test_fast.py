@@ -89,3 +89,20 @@ def test_the_chain_capture_needs_cuda():
     model = UNet(UNetConfig(width=8)).eval()
     with pytest.raises(RuntimeError, match="CUDA"):
         fast.captured_chain(EpsFunction(model), Schedule(20), torch.zeros(1, 1, 28, 28), 5)
+
+
+def test_the_lever_benchmark_runs_and_reports_every_row(tmp_path):
+    """`python fast.py` itself (tiny sizes): one row per lever with its timings, the training step fp32 against
+    --fast, the json written. On the CPU the fused kernels cannot run, so the --fast row keeps its name and says so."""
+    import json
+
+    out = tmp_path / "fast.json"
+    result = fast.main(["--batch", "2", "--steps", "1", "--repeats", "1", "--train-batch", "2", "--device", "cpu",
+                        "--out", str(out)])
+    names = [r["variant"] for r in result["rows"]]
+    assert names[0] == "eager fp32" and "--fast (+ fused kernels on a GPU)" in names
+    assert all(r["ms per step"] > 0 and len(r["all timings ms"]) == 1 for r in result["rows"])
+    assert result["rows"][0]["speed-up"] == 1.0
+    training = result["training"]
+    assert set(training["ms per step"]) == {"fp32", "--fast"} and training["speed-ups"]["fp32"] == 1.0
+    assert json.loads(out.read_text())["batch"] == 2
