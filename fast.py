@@ -237,7 +237,8 @@ def main(argv=None):
         # distributed) noise than the others
         graphed = [(fast_name, "+ CUDA graph of the chain")]
         if args.compile:
-            graphed.append(("+ torch.compile", "+ torch.compile + CUDA graph of the chain"))
+            graphed += [("torch.compile only (fp32)", "torch.compile (fp32) + CUDA graph of the chain"),
+                        ("+ torch.compile", "+ torch.compile + CUDA graph of the chain")]
         for base_name, name in graphed:
             v = variants[base_name]
             try:
