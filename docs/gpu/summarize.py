@@ -2,8 +2,9 @@
 
     python3 docs/gpu/summarize.py > docs/gpu/summary.txt
 
-Reads the committed outputs of `experiments/run_on_gpu.sh` (STAGES="1 5 6 7") in docs/gpu/h100_run*/: fast.json
-(python fast.py) and, per speedrun, speedrun.json and log.csv (the training log: step, loss, seconds since the
+Reads the committed outputs of `experiments/run_on_gpu.sh` (STAGES="1 5 6 7") in docs/gpu/h100_run*/ (run 3: fast.py
+alone, see its run.log): fast.json (python fast.py), benchmarks.md (kernels/bench.py) and, per speedrun, speedrun.json
+and log.csv (the training log: step, loss, seconds since the
 training loop started). Standard library only; prints, writes nothing.
 """
 
@@ -45,6 +46,8 @@ def fast_table(run):
 
 def speedruns(run):
     folders = sorted(p for p in run.glob("speedrun*") if p.is_dir())
+    if not folders:
+        return
     print(f"## {run.name}: speedruns (experiments/speedrun.py --device cuda)")
     print(f"{'folder':12s} {'batch':>5s} {'steps':>5s} {'lr':>8s} {'s from start':>12s} {'s in loop':>9s} "
           f"{'ms/step':>8s} {'loss(last100)':>13s} {'asked':>6s}  bar")
@@ -69,6 +72,9 @@ def derived(run):
     eager = next(r for r in d["rows"] if r["variant"] == "eager fp32")["ms per step"]
     print(f"## {run.name}: derived")
     print(f"sampler goal: 5x eager fp32 = {eager / 5:.2f} ms per step, 8x = {eager / 8:.2f} ms per step")
+    if not (run / "benchmarks.md").is_file():  # a run without kernels/bench.py
+        print()
+        return
     page = (run / "benchmarks.md").read_text()
     copy = float(page.split("copy bandwidth measured in the same run: ")[1].split(" GB/s")[0].replace(",", ""))
     for line in page.splitlines():
