@@ -15,8 +15,8 @@ The levers, each turned on only where it can run:
   torch.compile     only when asked (compile=True): it costs tens of seconds before the first step
   CUDA graph        `captured_chain` records a whole chain once and replays it (CUDA only; `python fast.py` times it
                     on a GPU, with and without torch.compile; on an H100 the two together made the guided sampler
-                    2.29x faster than eager fp32, while bf16 and the fused kernels alone made it slower: the steps
-                    of this small UNet are bound by kernel launches there, docs/benchmarks.md)
+                    2.29x and 2.70x faster than eager fp32 in two runs, while bf16 and the fused kernels alone made
+                    it slower: the steps of this small UNet are bound by kernel launches there, docs/benchmarks.md)
 The `--fast` flag of the scripts (figure scripts, sample.py, denoise.py) is fast_path with its defaults (with
 `--kernels torch`, without the fused kernels). What each lever buys is measured, side by side, by
 `python fast.py` (this machine) and kernels/bench.py (a GPU), in docs/benchmarks.md.
@@ -165,6 +165,7 @@ def main(argv=None):
     (guidance w = 2, so each step is one UNet pass over 2B images) for eager fp32 and each lever added in turn, and
     the quality guard: the share of samples the classifier assigns the class asked for, fp32 against fast."""
     import argparse
+    import functools
     import platform
     import statistics
     import time
@@ -244,7 +245,7 @@ def main(argv=None):
             try:
                 replay = captured_chain(EpsFunction(v.model, y=y, guidance=2.0, concat=v.concat), schedule, x,
                                         args.steps, v.step)
-                runs[name] = ((lambda r: lambda: r(x))(replay), [*v.turned_on, "CUDA graph"])
+                runs[name] = (functools.partial(replay, x), [*v.turned_on, "CUDA graph"])
             except Exception as e:  # noqa: BLE001  (a failed capture is reported, the other rows still count)
                 print(f"CUDA-graph capture of {base_name!r} failed: {type(e).__name__}: {e}")
     times = {name: [] for name in runs}
