@@ -1,11 +1,14 @@
-"""The sweep's matched starts, two runs side by side: the full grid (GPU, the first classifier as judge) against the
-diagonal re-run with three judges (CPU, --cells matched --fast).
+"""The sweep's matched starts, two runs side by side: a full grid against the diagonal run with three judges (CPU,
+--cells matched --fast). The grid's class kept is its first judge's (the H200 grid: the first classifier).
 
     python docs/evidence/sweep_matched_vs_grid.py docs/beyond_results/sweep_noise_vs_start.json \
         docs/beyond_results/cpu_n500/sweep_matched/sweep_noise_vs_start.json \
         > docs/beyond_results/cpu_n500/sweep_matched/vs_grid.md
+    python docs/evidence/sweep_matched_vs_grid.py docs/beyond_results/cpu_n500/sweep_grid/sweep_noise_vs_start.json \
+        docs/beyond_results/cpu_n500/sweep_matched/sweep_noise_vs_start.json \
+        > docs/beyond_results/cpu_n500/sweep_grid/matched_vs_diagonal.md
 
-The two runs draw their noise and their chains on different devices, so the cells agree up to sampling noise (a
+Runs that draw their noise and their chains on different devices agree up to sampling noise (a
 class-kept share of p over 500 images has a standard error of sqrt(p (1 - p) / 500): 1 point at p = 0.95).
 """
 
@@ -25,11 +28,13 @@ def main(grid_path, diag_path):
     grid, diag = json.load(open(grid_path)), json.load(open(diag_path))
     jg, jd = matched(grid["settings"]), matched(diag["settings"])
     judges = list(next(iter(diag["metrics"].values()))["class_kept_by"])
+    # the grid's class_kept is its first judge's (a grid run before --classifiers existed had the first classifier)
+    grid_judge = (grid["settings"].get("classifiers") or ["the first classifier"])[0].split("/")[-1]
     print(f"# start = noise: {grid_path} (grid) against {diag_path} (diagonal)\n")
     for model in diag["metrics"]:
         g, d = grid["metrics"][model], diag["metrics"][model]
         print(f"## {model}\n")
-        print("| noise | PSNR grid | PSNR diagonal | difference | class kept grid (first classifier) | "
+        print(f"| noise | PSNR grid | PSNR diagonal | difference | class kept grid ({grid_judge}) | "
               + " | ".join(f"diagonal: {j}" for j in judges) + " |")
         print("|---|---|---|---|---|" + "---|" * len(judges))
         gaps = []
