@@ -1,17 +1,19 @@
 """The numbers section 1 of docs/beyond.md derives from a noise-by-start grid (sweep_noise_vs_start.json), printed
 so that the page can be checked against the grid, and regenerated when the grid is run again.
 
-    python3 docs/evidence/sweep_claims.py docs/beyond_results/sweep_noise_vs_start.json
-    python3 docs/evidence/sweep_claims.py results/sweep_grid_cpu/sweep_noise_vs_start.json [other grid to compare]
+    python3 docs/evidence/sweep_claims.py docs/beyond_results/sweep_noise_vs_start.json      # the H200 grid
+    python3 docs/evidence/sweep_claims.py docs/beyond_results/cpu_n500/sweep_grid/sweep_noise_vs_start.json \
+        docs/beyond_results/gpu_h100_sweep_grid/sweep_noise_vs_start.json                 # the CPU grid, the H100 one
 
 For each model: PSNR one start below, at and one above the matched start (start = noise), the best start by PSNR and
 by SSIM with its margin over the matched one, how many rows the matched start wins; class kept from noise 0.6 on
 (at every start, and at the starts from the matched one up), for every judge the grid holds; class kept at start =
-T. Cells not run (NaN, a sweep cut short) are left out and counted. Then section 1's table in markdown (PSNR around
-the matched start, the best start, class kept at the matched start by the first two judges; the "sigma equiv." column
-from docs/evidence/constants.txt). With a second grid: the largest PSNR and class kept differences over the cells both
-ran, the start = 0 column apart (grids run before the units fix hold x_t there as it is, not divided by
-sqrt(alpha_bar_t), so that column differs by design).
+T; the first two judges against each other, cell by cell; how many cells each judge reads as exactly 8.0% (the
+first classifier's one answer for noisy digits). Cells not run (NaN, a sweep cut short) are left out and counted.
+Then section 1's table in markdown (PSNR around the matched start, the best start, class kept at the matched start
+by the first two judges; the "sigma equiv." column from docs/evidence/constants.txt). With a second grid: the
+largest PSNR and class kept differences over the cells both ran, the start = 0 column apart (grids run before the
+units fix hold x_t there as it is, not divided by sqrt(alpha_bar_t), so that column differs by design).
 """
 
 import json
@@ -124,6 +126,15 @@ def main(path, other=None):
             print(f"class kept by {judge}: noise >= 0.6, any start {pct_range(every)}; starts from the matched one up "
                   f"{pct_range(from_matched)}; at start = T, by noise: "
                   + ", ".join(f"{v:.1f}" for v in 100 * at_t) + " %")
+        judges = list(g["kept"])
+        if len(judges) >= 2:  # the first two judges (the robust ones, as the scripts list them) against each other
+            gap = np.abs(g["kept"][judges[0]] - g["kept"][judges[1]])
+            i, j = np.unravel_index(np.nanargmax(gap), gap.shape)
+            print(f"{judges[0]} against {judges[1]}, cell by cell: at most {100 * gap[i, j]:.1f} points apart (noise "
+                  f"{noises[i]:.1f}, start {starts[j]:.1f}), median {100 * np.nanmedian(gap):.1f}")
+        for judge, kept in g["kept"].items():  # a judge that gives one answer to every image reads its class's share
+            at_8 = int(np.isclose(kept, 0.08, atol=1e-6).sum())
+            print(f"cells that {judge} reads as exactly 8.0% (the share of 8s among the first 500 test digits): {at_8}")
     table(s, grids)
     if other:
         _, second = load(other)
