@@ -19,7 +19,7 @@ MB) or v / 60 (seconds quoted as minutes); or when it is the ratio or the differ
 and are quoted on the same line or the one before or after it (a speed-up next to its two times, "by 2.7 dB" next
 to 17.55 and 14.82). What none of this covers (a number from the paper, a constant the text derives, a number whose
 output was lost) is listed, with the reason, in docs/numbers_from_elsewhere.md, one table row per number:
-`| page | number as written | why |`.
+`| page | number as written | why |`. A row whose number its page no longer holds is reported too (remove it).
 
 How strong a check this is. It proves that a section names an output and that the number occurs in it; it does not
 prove that the number is the right cell of it. A section that names a long output (a sweep's json, a log) holds so
@@ -251,21 +251,34 @@ def power(page, listed, trials=3, seed=0):
     return 1 - failed / (n * trials), n
 
 
+def stale_rows(listed, written):
+    """The rows of numbers_from_elsewhere.md whose number is no longer written on its page: a list of exceptions must
+    not outlive the text it excuses. listed, written: sets of (page, number as written)."""
+    return sorted(listed - written)
+
+
 def check(show_power=False, out=sys.stdout):
-    """Prints and returns [(page, line, number as written)] without a source."""
-    listed, missing = elsewhere_list(), []
+    """Prints and returns [(page, line, number as written)] without a source, and the stale rows of
+    numbers_from_elsewhere.md (as that file's, line 0)."""
+    listed, missing, written = elsewhere_list(), [], set()
     for page in pages():
         rel = str(page.relative_to(ROOT))
-        missing += [(rel, line, written) for line, written in check_page(page, listed)]
+        missing += [(rel, line, number) for line, number in check_page(page, listed)]
+        written |= {(rel, number) for first, text, _ in sections(page) for _, number, _, _ in quoted(text, first)}
         if show_power:
             share, n = power(page, listed)
             if n:
                 print(f"{rel}: {n} numbers; a made-up one (last digit changed) passes {share:.0%} of the time",
                       file=out)
-    for rel, line, written in missing:
-        print(f"{rel}:{line}: {written} has no source", file=out)
+    for rel, line, number in missing:
+        print(f"{rel}:{line}: {number} has no source", file=out)
     print(f"{len(missing)} numbers without a source", file=out)
-    return missing
+    stale = stale_rows(listed, written)
+    for rel, number in stale:
+        print(f"{ELSEWHERE.relative_to(ROOT)}: {number} is listed for {rel}, which no longer has it", file=out)
+    if stale:
+        print(f"{len(stale)} rows of {ELSEWHERE.name} to remove", file=out)
+    return missing + [(str(ELSEWHERE.relative_to(ROOT)), 0, f"{number} (listed for {rel})") for rel, number in stale]
 
 
 if __name__ == "__main__":

@@ -47,3 +47,15 @@ def test_a_listed_number_passes_with_its_reason(tiny_project):
     tiny_project.write_text("The paper says 0.37.\n")
     assert check_numbers.check_page(tiny_project, set()) == [(1, "0.37")]
     assert check_numbers.check_page(tiny_project, {("docs/page.md", "0.37")}) == []
+
+
+def test_a_listed_number_that_left_its_page_is_reported(tiny_project, monkeypatch):
+    """A row of numbers_from_elsewhere.md whose number the page no longer holds fails the check, so the list of
+    exceptions shrinks with the text."""
+    elsewhere = tiny_project.parent / "numbers_from_elsewhere.md"
+    elsewhere.write_text("| page | number | why |\n|---|---|---|\n| docs/page.md | 0.37 | the paper |\n"
+                         "| docs/page.md | 0.99 | a number since removed |\n")
+    monkeypatch.setattr(check_numbers, "ELSEWHERE", elsewhere)
+    monkeypatch.setattr(check_numbers, "pages", lambda: [tiny_project])
+    tiny_project.write_text("The paper says 0.37.\n")
+    assert check_numbers.check() == [("docs/numbers_from_elsewhere.md", 0, "0.99 (listed for docs/page.md)")]
