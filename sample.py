@@ -46,6 +46,7 @@ def parse(argv=None):
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("--out", default="samples/samples", help="output path without extension (default samples/samples)")
     ap.add_argument("--classifier", default=None,
                     help="a 'classifier' checkpoint: report which classes it sees in the samples (and how often the "
@@ -103,7 +104,7 @@ def main(argv=None):
         print(path.summary)
     eps_fn = EpsFunction(model, y=None if y is None else y.to(device), guidance=w, generator=g)
     n_steps = schedule.T if args.sampler == "ddpm" else args.steps
-    with tqdm(total=n_steps, desc=f"sampling {args.n} images", unit="step") as bar:
+    with tqdm(total=n_steps, desc=f"sampling {args.n} images", unit="step", disable=args.no_progress) as bar:
         if args.sampler == "ddpm":
             x, _ = sample(eps_fn, schedule, shape, device=device, step=step, generator=g, progress=bar)
         else:

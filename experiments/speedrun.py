@@ -66,7 +66,7 @@ def main(argv=None):
     t0 = time.time()
     sample.main(["--checkpoint", str(out / "checkpoint.pt"), "--n", str(args.n), "--guidance", "2", "--fast",
                  "--seed", str(args.seed), "--device", args.device, "--classifier", str(CLASSIFIERS["mnist"]),
-                 "--out", str(out / "samples_w2")])
+                 "--out", str(out / "samples_w2"), *(["--no-progress"] if args.no_progress else [])])
     share = json.loads((out / "samples_w2.json").read_text())["share_classified_as_asked"]
     report = {"settings": vars(args), "train_wall_s_from_process_start": trained, "sample_wall_s": time.time() - t0,
               "classified_as_asked": share, "bar": BAR, "passed": share >= BAR}

@@ -86,11 +86,15 @@ def test_bad_flags_are_clear_errors(tiny_data, tmp_path):
         train.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y"), *TINY, "--steps", "1"])
 
 
-def test_sample_cli_is_reproducible_and_checks_its_flags(tiny_data, tmp_path):
+def test_sample_cli_is_reproducible_and_checks_its_flags(tiny_data, tmp_path, capsys):
     run_train(tiny_data, tmp_path / "m", "--steps", "2")
     ckpt = str(tmp_path / "m" / "checkpoint.pt")
-    for name in ("a", "b"):
-        sample.main(["--checkpoint", ckpt, "--n", "4", "--seed", "1", "--out", str(tmp_path / name), "--device", "cpu"])
+    capsys.readouterr()
+    for name, quiet in (("a", []), ("b", ["--no-progress"])):
+        sample.main(["--checkpoint", ckpt, "--n", "4", "--seed", "1", "--out", str(tmp_path / name), "--device", "cpu",
+                     *quiet])
+        bar = "sampling 4 images" in capsys.readouterr().err
+        assert bar != bool(quiet)  # a progress bar, unless --no-progress (as in every other script)
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert a["images"].shape == (4, 1, 28, 28) and np.array_equal(a["images"], b["images"])
     assert (tmp_path / "a.png").stat().st_size > 0
