@@ -353,7 +353,7 @@ def time_training(model, schedule, device, batch, repeats, compile=False):
     for name, fast, compiled, fused in settings:
         m = copy.deepcopy(model).train()
         net = for_training(m, device) if fast else m
-        opt = torch.optim.Adam(m.parameters(), lr=1e-4, fused=fused or None)
+        opt = torch.optim.Adam(m.parameters(), lr=1e-4, fused=True if fused else None)  # None: PyTorch's default
         nets[name] = (torch.compile(net) if compiled else net, opt)
     times = {name: [] for name in nets}
     first = {}

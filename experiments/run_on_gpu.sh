@@ -19,7 +19,8 @@
 #
 #   OUT=results/gpu bash experiments/run_on_gpu.sh                      # on a CUDA machine
 #   OUT=/tmp/dry DEVICE=cpu N=4 CHAINS=2 CAL=4 BENCH=--smoke SWEEP='--noises 0.1,0.5 --starts 0,0.1' \
-#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4 --train-batch 4' SPEEDRUN='--steps 2 --n 10 --width 8' SPEEDRUN_MORE='--steps 1 --n 10 --width 8' \
+#       FAST='--batch 4 --steps 2 --repeats 1 --quality 4 --train-batch 4' SPEEDRUN='--steps 2 --n 10 --width 8' \
+#       SPEEDRUN_MORE='--steps 1 --n 10 --width 8' \
 #       ZEROSHOT='--masks rows --resample 2' DATA=../shared/data bash experiments/run_on_gpu.sh
 #                                                    # a dry run anywhere: about 1 min on the 2-core development CPU
 #

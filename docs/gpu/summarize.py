@@ -4,8 +4,8 @@
 
 Reads the committed outputs of `experiments/run_on_gpu.sh` (STAGES="1 5 6 7") in docs/gpu/h100_run*/ (run 3: fast.py
 alone, see its run.log): fast.json (python fast.py), benchmarks.md (kernels/bench.py) and, per speedrun, speedrun.json
-and log.csv (the training log: step, loss, seconds since the
-training loop started). Standard library only; prints, writes nothing.
+and log.csv (the training log: step, loss, seconds since the training loop started). Standard library only; prints,
+writes nothing.
 """
 
 import csv
