@@ -4,16 +4,23 @@ Read this file top to bottom to learn the paper: "Optimizing Diffusion Models fo
 Sinha, which builds on Ho, Jain and Abbeel's "Denoising Diffusion Probabilistic Models" (2020). Everything the
 experiments run is here, in plain PyTorch; nothing in this file imports anything else of the project.
 
+The idea in four sentences. The forward process destroys an image in T small steps, each adding a little Gaussian
+noise, until nothing but noise is left; any step t can be reached in one go (eq. 7). A network eps_theta(x_t, t) is
+trained to look at a noisy x_t and say which noise was added (Algorithm 1). Walking back from pure noise, one small
+denoising step at a time with that prediction, makes a new image (Algorithm 2). A noisy photograph is such an x_t
+for the t whose noise level matches its own, so the same walk, started there, denoises it (the paper's section 3.1).
+
   1. Schedule          the noise schedule beta_1..beta_T and the quantities derived from it (paper, section 2.1)
      .q_sample         the forward process in closed form (eq. 7):
                        x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps
      .p_step           one reverse step, Algorithm 2 line 4
   2. conditioning      classifier-free guidance on a class (section 2.2, eq. 11); a corrupted image as an extra input
                        channel (section 3.2), kept with probability p = 1 - exp(-d / tau) (section 3.3, eq. 14)
-  3. training_loss     Algorithm 1: predict the noise, mean squared error
+  3. training_loss     Algorithm 1: predict the noise, mean squared error (training_inputs: what it draws)
   4. EpsFunction       eps_theta(x_t, t) as the samplers see it, with that conditioning applied
   5. samplers          the full chain from N(0, I); the chain started from a given image at any step (section 3.1);
                        one step repeated k times (Fig. 3); cycles (feed the output back in); DDIM for speed
+  6. checks            the argument checks of the above, kept out of the way of a first read
 
 Notation. The paper, like Ho et al., overloads alpha: its eq. (6) writes alpha_t for the *cumulative* product. We keep
 the two apart, as Ho et al.'s own code does:
@@ -70,31 +77,26 @@ class Schedule:
     """
 
     def __init__(self, T=200, kind="linear", sigma="beta"):
-        if not isinstance(T, int) or T < 2:
-            raise ValueError(f"T must be an integer >= 2, got {T!r}")
-        if sigma not in ("beta", "posterior"):
-            raise ValueError(f"sigma must be 'beta' or 'posterior', got {sigma!r}")
+        check_schedule(T, kind, sigma)
         self.T, self.kind, self.sigma_kind = T, kind, sigma
         # computed in float64 so that alpha_bar, a product of 200 factors, does not drift; stored as float32
         if kind == "linear":
             scale = 1000.0 / T
             # clipped as the cosine betas are: for T < 50 the rescaled end would reach beta = 1 (alpha_T = 0)
             beta = torch.linspace(1e-4 * scale, 0.02 * scale, T, dtype=torch.float64).clamp(max=0.999)
-        elif kind == "cosine":
+        else:  # cosine
             s = 0.008
             steps = torch.arange(T + 1, dtype=torch.float64) / T
             f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
             beta = (1 - f[1:] / f[:-1]).clamp(max=0.999)
-        else:
-            raise ValueError(f"schedule kind must be 'linear' or 'cosine', got {kind!r}")
 
         # prepend t = 0 (the clean image): beta_0 = 0, so alpha_0 = alpha_bar_0 = 1
         beta = torch.cat([torch.zeros(1, dtype=torch.float64), beta])  # (T+1,)
         # alpha_t = 1 - beta_t
         alpha = 1.0 - beta
-        # \bar\alpha_t = \prod_{s=1}^t \alpha_s
+        # alpha_bar_t = prod_{s=1}^t alpha_s
         alpha_bar = torch.cumprod(alpha, dim=0)
-        # \tilde\beta_t = (1 - \bar\alpha_{t-1}) / (1 - \bar\alpha_t) \beta_t,  with \tilde\beta_0 := 0
+        # beta~_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t,  with beta~_0 := 0
         alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
         beta_tilde = torch.zeros_like(beta)
         beta_tilde[1:] = (1 - alpha_bar_prev[1:]) / (1 - alpha_bar[1:]) * beta[1:]
@@ -128,7 +130,7 @@ class Schedule:
     def q_sample(self, x0, t, noise):
         """Sample x_t ~ q(x_t | x0) in one go (eq. 6 and 7). x0, noise: (B, C, H, W); t: int or (B,) long."""
         alpha_bar = extract(self.alpha_bars, t, x0)
-        # x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1 - \bar\alpha_t} \epsilon        (eq. 7)
+        # x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps        (eq. 7)
         return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
 
     def q_posterior_mean(self, x0, x_t, t):
@@ -143,7 +145,18 @@ class Schedule:
 
     def p_step(self, x_t, t, eps, z):
         """One reverse step (Algorithm 2, line 4), given the predicted noise eps and fresh noise z ~ N(0, I).
-        x_t, eps, z: (B, C, H, W); t: int or (B,) long. sigma_1 = 0, so the last step returns the mean."""
+        x_t, eps, z: (B, C, H, W); t: int or (B,) long. sigma_1 = 0, so the last step returns the mean.
+
+        In words, term by term:
+          beta_t / sqrt(1 - alpha_bar_t) eps   the share of the predicted noise that step t added: x_t holds
+                                               sqrt(1 - alpha_bar_t) eps of noise in all, and step t added beta_t
+                                               of variance, so this is the part to take out now;
+          1 / sqrt(alpha_t) (...)              undo the shrinking by sqrt(alpha_t) that step t applied; the two
+                                               together are the mean of q(x_{t-1} | x_t, x0) when eps is right
+                                               (docs/derivations.md, section 3);
+          sigma_t z                            fresh noise, so that x_{t-1} is a sample and not only the mean: the
+                                               chain stays on the noise level the network expects at t - 1.
+        """
         beta, alpha = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)
         alpha_bar, sigma = extract(self.alpha_bars, t, x_t), extract(self.sigmas, t, x_t)
         # x_{t-1} = 1 / sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) + sigma_t z
@@ -192,19 +205,6 @@ def conditioning_probability(x_t, x_cond, tau=1.0):
 CONDITION_MODES = ("keep", "probabilistic", "drop")
 
 
-def check_condition(x_t, x_cond, mode, tau, u):
-    """ValueError unless the arguments of `masked_concat` fit together."""
-    if mode not in CONDITION_MODES:
-        raise ValueError(f"mode must be one of {CONDITION_MODES}, got {mode!r}")
-    if x_t.shape != x_cond.shape:
-        raise ValueError(f"x_t {tuple(x_t.shape)} and x_cond {tuple(x_cond.shape)} must have one shape")
-    if mode == "probabilistic":
-        if not tau > 0:
-            raise ValueError(f"tau must be > 0, got {tau}")
-        if u is None or tuple(u.shape) != (x_t.shape[0],):
-            raise ValueError("mode='probabilistic' needs u: a (B,) tensor of uniforms in [0, 1)")
-
-
 def masked_concat(x_t, x_cond, mode="keep", tau=1.0, u=None):
     """The input of an image-conditioned model (sections 3.2, 3.3): x_t next to the masked condition, [x_t, m x_cond].
 
@@ -235,25 +235,22 @@ def masked_concat(x_t, x_cond, mode="keep", tau=1.0, u=None):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=False, tau=1.0, p_uncond=0.1,
-                  generator=None, rows=None):
-    """Algorithm 1, one mini-batch: L = || eps - eps_theta(sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps, t) ||^2.
+def training_inputs(schedule, x0, num_classes, *, y=None, x_cond=None, probabilistic=False, tau=1.0, p_uncond=0.1,
+                    generator=None):
+    """Algorithm 1, lines 2-4, for one mini-batch: what the network is shown and the noise it must name.
 
     x0: (B, C, H, W) clean images in [-1, 1].
-    y:  (B,) class labels, for a class-conditional model. Each label is replaced by the null class (index
-        model.config.num_classes) with probability p_uncond, so that the same network also learns eps(x_t, null)
-        for classifier-free guidance (Ho & Salimans).
+    y:  (B,) class labels, for a class-conditional model (num_classes > 0). Each label is replaced by the null class
+        (index num_classes) with probability p_uncond, so that the same network also learns eps(x_t, null) for
+        classifier-free guidance (Ho & Salimans).
     x_cond: (B, C, H, W) corrupted images, for an image-conditioned model (section 3.2). With probabilistic=True the
         condition channel is kept with probability p = 1 - exp(-d(x_t, x_cond)/tau) and zeroed otherwise (3.3), the
         same rule the sampler uses, so the network is trained on the inputs it will see.
-    rows: a slice of the batch for the network to see, the rest only drawn (data-parallel training: every process
-        draws the noise of the whole global batch, so the draws do not depend on the number of processes).
+    Returns (x_in (B, C or 2C, H, W), t (B,), y (B,) or None, eps (B, C, H, W)).
     """
+    check_labels(y, num_classes)
     B = x0.shape[0]
     device = x0.device
-    num_classes = getattr(model, "module", model).config.num_classes  # DistributedDataParallel wraps the UNet
-    if y is not None and num_classes == 0:
-        raise ValueError("labels were given but the model has no class input")
     # t ~ Uniform({1, ..., T})         (Algorithm 1, line 3)
     t = torch.randint(1, schedule.T + 1, (B,), device=device, generator=generator)
     # eps ~ N(0, I)                    (line 4)
@@ -271,9 +268,13 @@ def training_loss(model, schedule, x0, *, y=None, x_cond=None, probabilistic=Fal
     if y is not None:
         drop = torch.rand(B, device=device, generator=generator) < p_uncond
         y = torch.where(drop, torch.full_like(y, num_classes), y)
+    return x_in, t, y, eps
 
-    if rows is not None:
-        x_in, t, eps, y = x_in[rows], t[rows], eps[rows], None if y is None else y[rows]
+
+def training_loss(model, schedule, x0, **batch):
+    """Algorithm 1, one mini-batch: L = || eps - eps_theta(sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps, t) ||^2.
+    `batch`: the keyword arguments of `training_inputs` (labels, condition, generator)."""
+    x_in, t, y, eps = training_inputs(schedule, x0, model.config.num_classes, **batch)
     # gradient step on || eps - eps_theta(x_t, t) ||^2     (line 5)
     return (eps - model(x_in, t, y)).pow(2).mean()
 
@@ -296,20 +297,8 @@ class EpsFunction:
 
     def __init__(self, model, *, y=None, guidance=0.0, x_cond=None, mode="keep", tau=1.0, generator=None,
                  concat=masked_concat):
+        check_eps_function(model, y, guidance, x_cond, mode)
         num_classes = model.config.num_classes
-        if y is not None and num_classes == 0:
-            raise ValueError("labels were given but the model has no class input")
-        if guidance != 0.0 and y is None:
-            raise ValueError("guidance needs class labels y")
-        if guidance < 0:
-            raise ValueError(f"guidance weight w must be >= 0, got {guidance}")
-        if (x_cond is None) != (model.config.cond_channels == 0):
-            raise ValueError(
-                f"the model has {model.config.cond_channels} condition channels; "
-                + ("give x_cond" if x_cond is None else "it takes no x_cond")
-            )
-        if mode not in CONDITION_MODES:
-            raise ValueError(f"mode must be one of {CONDITION_MODES}, got {mode!r}")
         self.model, self.y, self.w = model, y, guidance
         self.null = None if y is None else torch.full_like(y, num_classes)
         self.x_cond, self.mode, self.tau, self.generator = x_cond, mode, tau, generator
@@ -435,6 +424,8 @@ def ddim_sample_from(eps_fn, schedule, x, t_start, steps, *, eta=0.0, record_eve
     timestep t is divisible by k, as in sample_from. (docs/derivations.md, section 4)"""
     if not 1 <= steps <= t_start <= schedule.T:
         raise ValueError(f"need 1 <= steps <= t_start <= T, got steps={steps}, t_start={t_start}, T={schedule.T}")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must lie in [0, 1], got {eta}")
     # evenly spaced timesteps t_start = tau_1 > ... > tau_steps >= 1, then 0
     ts = torch.linspace(t_start, 1, steps).round().long().tolist() + [0]
     traj = Trajectory(record_every)
@@ -453,6 +444,56 @@ def ddim_sample_from(eps_fn, schedule, x, t_start, steps, *, eta=0.0, record_eve
         if progress is not None:
             progress.update(1)
     return x, traj
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 6. Argument checks: what the functions above refuse, gathered here so that a first read meets the algorithm
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def check_schedule(T, kind, sigma):
+    """ValueError unless Schedule(T, kind, sigma) can be built."""
+    if not isinstance(T, int) or T < 2:
+        raise ValueError(f"T must be an integer >= 2, got {T!r}")
+    if kind not in ("linear", "cosine"):
+        raise ValueError(f"schedule kind must be 'linear' or 'cosine', got {kind!r}")
+    if sigma not in ("beta", "posterior"):
+        raise ValueError(f"sigma must be 'beta' or 'posterior', got {sigma!r}")
+
+
+def check_condition(x_t, x_cond, mode, tau, u):
+    """ValueError unless the arguments of `masked_concat` fit together."""
+    if mode not in CONDITION_MODES:
+        raise ValueError(f"mode must be one of {CONDITION_MODES}, got {mode!r}")
+    if x_t.shape != x_cond.shape:
+        raise ValueError(f"x_t {tuple(x_t.shape)} and x_cond {tuple(x_cond.shape)} must have one shape")
+    if mode == "probabilistic":
+        if not tau > 0:
+            raise ValueError(f"tau must be > 0, got {tau}")
+        if u is None or tuple(u.shape) != (x_t.shape[0],):
+            raise ValueError("mode='probabilistic' needs u: a (B,) tensor of uniforms in [0, 1)")
+
+
+def check_labels(y, num_classes):
+    """ValueError if labels are given to a model without a class input."""
+    if y is not None and num_classes == 0:
+        raise ValueError("labels were given but the model has no class input")
+
+
+def check_eps_function(model, y, guidance, x_cond, mode):
+    """ValueError unless EpsFunction(model, y=y, guidance=guidance, x_cond=x_cond, mode=mode) fits the model."""
+    check_labels(y, model.config.num_classes)
+    if not (math.isfinite(guidance) and guidance >= 0):
+        raise ValueError(f"guidance weight w must be a finite number >= 0, got {guidance}")
+    if guidance != 0.0 and y is None:
+        raise ValueError("guidance needs class labels y")
+    if (x_cond is None) != (model.config.cond_channels == 0):
+        raise ValueError(
+            f"the model has {model.config.cond_channels} condition channels; "
+            + ("give x_cond" if x_cond is None else "it takes no x_cond")
+        )
+    if mode not in CONDITION_MODES:
+        raise ValueError(f"mode must be one of {CONDITION_MODES}, got {mode!r}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from tqdm import tqdm
 import corruptions
 import data
 from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights
-from ddpm import Schedule, training_loss
+from ddpm import Schedule, training_inputs, training_loss
 from devices import DEVICE_HELP, resolve_device
 from unet import UNet, UNetConfig, count_parameters
 
@@ -211,6 +211,17 @@ def process_group():
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def share_loss(net, num_classes, schedule, x0, rows, **batch):
+    """Algorithm 1's loss on this process's share of a global batch (data-parallel training). Every process draws
+    the noise, timesteps and label drops of the whole batch (ddpm.training_inputs) from the same generator and keeps
+    its rows, so the draws do not depend on the number of processes; DistributedDataParallel averages the gradients
+    of the shares. `batch`: training_inputs' keyword arguments."""
+    x_in, t, y, eps = training_inputs(schedule, x0, num_classes, **batch)
+    x_in, t, eps, y = x_in[rows], t[rows], eps[rows], None if y is None else y[rows]
+    # || eps - eps_theta(x_t, t) ||^2 over the share, as ddpm.training_loss over a whole batch
+    return (eps - net(x_in, t, y)).pow(2).mean()
+
+
 def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     """Train to cfg.steps; returns the path of the final checkpoint. Under torchrun, every process calls this."""
     rank, world, local_rank = process_group()
@@ -287,7 +298,10 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
                 kwargs.update(y=y, p_uncond=cfg.p_uncond)
             if "image" in cfg.cond:
                 kwargs.update(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
-            loss = training_loss(net, schedule, x0, generator=gen, rows=rows if world > 1 else None, **kwargs)
+            if world == 1:
+                loss = training_loss(net, schedule, x0, generator=gen, **kwargs)
+            else:
+                loss = share_loss(net, model.config.num_classes, schedule, x0, rows, generator=gen, **kwargs)
             # linear warm-up of the learning rate, then constant
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
