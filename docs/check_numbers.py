@@ -3,14 +3,16 @@
     python docs/check_numbers.py            # lists the numbers without a source; exit status 1 if there is one
     python docs/check_numbers.py --power    # also: how often a made-up number would have passed, page by page
 
-What is checked. The numbers in the prose and tables of README.md, checkpoints/MANIFEST.md and the pages directly
-in docs/: a decimal (24.92, 0.0098, 1.97x, 98.6%, -0.35) or an integer with a thousands separator (4,092). Plain
+What is checked. The numbers in the prose and tables of README.md, checkpoints/MANIFEST.md, the pages directly
+in docs/ and the README.md beside each group of outputs in docs/outputs/ (a note a person wrote, not an output): a
+decimal (24.92, 0.0098, 1.97x, 98.6%, -0.35) or an integer with a thousands separator (4,092). Plain
 integers (n = 500, T = 200, 28x28) are mostly settings and are not checked; nor is anything in `code` or a fenced
 block (commands and their flags are inputs), nor a heading.
 
 Where a number's source must be. A section of a page (from one heading to the next) sees the committed outputs it
 names by path, and those its parent sections name (a page that says once, on top, which run made every table
-below): json, csv, log, txt, diff and markdown files, a folder standing for the text files in it, a glob allowed.
+below): json, csv, log, txt, diff and markdown files, a folder standing for the text files in it, a glob allowed;
+never a README.md, which is checked as a page.
 Another reader-facing page counts when it is named, since its own numbers are checked against its own sources.
 
 When a number has its source. A number written with d decimals has one when a named output holds a value v with
@@ -19,7 +21,7 @@ MB) or v / 60 (seconds quoted as minutes); or when it is the ratio or the differ
 and are quoted on the same line or the one before or after it (a speed-up next to its two times, "by 2.7 dB" next
 to 17.55 and 14.82). What none of this covers (a number from the paper, a constant the text derives, a number whose
 output was lost) is listed, with the reason, in docs/numbers_from_elsewhere.md, one table row per number:
-`| page | number as written | why |`. A row whose number its page no longer holds is reported too (remove it).
+`| page | number as written | why |`. A row whose number its page does not hold is reported too (remove it).
 
 How strong a check this is. It proves that a section names an output and that the number occurs in it; it does not
 prove that the number is the right cell of it. A section that names a long output (a sweep's json, a log) holds so
@@ -59,17 +61,21 @@ def committed():
 
 
 def pages():
-    """The pages a reader reads (the outputs under docs/*/ are sources, not pages)."""
+    """The pages a reader reads: the prose pages, and the README of each group of outputs (the outputs under
+    docs/outputs/ are sources, not pages)."""
     return [ROOT / "README.md", ROOT / "checkpoints" / "MANIFEST.md",
-            *sorted(p for p in (ROOT / "docs").glob("*.md") if p != ELSEWHERE)]
+            *sorted(p for p in (ROOT / "docs").glob("*.md") if p != ELSEWHERE),
+            *sorted((ROOT / "docs" / "outputs").rglob("README.md"))]
 
 
 def sections(page):
     """[(first line number, the section's text, the text of its parent sections)] of a page split at its headings;
     a section's parents are the nearest section above it of each higher heading level (the page's top for all)."""
-    parts, start, lines = [], 1, []
+    parts, start, lines, fenced = [], 1, [], False
     for i, line in enumerate(page.read_text().splitlines(), 1):
-        if line.startswith("#") and lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if line.startswith("#") and lines and not fenced:  # a "#" line in a code block is a comment, not a heading
             parts.append((start, lines))
             start, lines = i, []
         lines.append(line)
@@ -85,8 +91,8 @@ def sections(page):
 
 def artifacts(page, text):
     """The committed outputs a piece of a page names by path: as written from the repository's root, from the page's
-    folder, from docs/ or (a bare name after a full path: "`docs/fast/a.log`, `b.csv`") from the folder of another
-    path it names; a folder stands for the text files under it; never the page itself."""
+    folder, from docs/ or (a bare name after a full path: "`docs/outputs/fast_cpu/a.log`, `b.csv`") from the folder of
+    another path it names; a folder stands for the text files under it; never a README.md (a page, not an output)."""
     found, tracked = set(), committed()
     names = [n[2:] if n.startswith("./") else n.rstrip(".") for n in set(PATH.findall(text))]
     bases = [ROOT, page.parent, ROOT / "docs"]
@@ -95,12 +101,13 @@ def artifacts(page, text):
         for base in bases:
             for p in (base.glob(name) if "*" in name else [base / name]):
                 p = p.resolve()
-                if not p.is_relative_to(ROOT) or p == page.resolve():
+                if not p.is_relative_to(ROOT) or p == page.resolve() or p.name == "README.md":
                     continue
                 if p.is_file() and p.suffix in ARTIFACT_SUFFIXES:
                     found.add(p)
                 elif p.is_dir() and p not in (ROOT, ROOT / "docs", ROOT / "checkpoints"):
-                    found.update(f for f in p.rglob("*") if f.is_file() and f.suffix in ARTIFACT_SUFFIXES)
+                    found.update(f for f in p.rglob("*")
+                                 if f.is_file() and f.suffix in ARTIFACT_SUFFIXES and f.name != "README.md")
     return sorted(p for p in found if tracked is None or p in tracked)
 
 
@@ -252,7 +259,7 @@ def power(page, listed, trials=3, seed=0):
 
 
 def stale_rows(listed, written):
-    """The rows of numbers_from_elsewhere.md whose number is no longer written on its page: a list of exceptions must
+    """The rows of numbers_from_elsewhere.md whose number is not written on its page: a list of exceptions must
     not outlive the text it excuses. listed, written: sets of (page, number as written)."""
     return sorted(listed - written)
 
@@ -275,7 +282,7 @@ def check(show_power=False, out=sys.stdout):
     print(f"{len(missing)} numbers without a source", file=out)
     stale = stale_rows(listed, written)
     for rel, number in stale:
-        print(f"{ELSEWHERE.relative_to(ROOT)}: {number} is listed for {rel}, which no longer has it", file=out)
+        print(f"{ELSEWHERE.relative_to(ROOT)}: {number} is listed for {rel}, which does not have it", file=out)
     if stale:
         print(f"{len(stale)} rows of {ELSEWHERE.name} to remove", file=out)
     return missing + [(str(ELSEWHERE.relative_to(ROOT)), 0, f"{number} (listed for {rel})") for rel, number in stale]
