@@ -8,6 +8,7 @@ Writes are atomic (files.atomic_write): an interrupted save leaves the old file 
 """
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -31,10 +32,16 @@ def load_checkpoint(path, kind):
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes), not a checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types here (pickle, zip, runtime); all mean "not a usable file"
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    except Exception as e:  # torch raises many types here (pickle, zip, EOF, runtime); all mean "not a usable file"
+        # PyTorch's own message advises weights_only=False, which is what lets a malicious file run code: never here
+        refused = isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e)  # a class or function
+        what = ("it holds Python objects other than tensors and plain data, and is not loaded (unpickling them "
+                "could run code)" if refused else "the file is truncated or of another format")
+        raise CheckpointError(f"{path}: not a checkpoint of this project: {what}") from None
     if not isinstance(ckpt, dict) or "kind" not in ckpt:
         raise CheckpointError(f"{path}: not a checkpoint of this project (no 'kind' field)")
     if ckpt["kind"] != kind:

@@ -78,7 +78,8 @@ CIFAR_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
 
 
 # The first PACK_SIZE test images of each dataset, shipped with the project so that the experiments run on a machine
-# with no dataset at all (`python data.py pack` writes it from the full test sets).
+# with no dataset at all (`python data.py pack --out assets/test_pack.npz` writes it from the full test sets; without
+# --out it goes to the git-ignored results/, so that a trial run leaves the shipped file alone).
 PACK_PATH = Path(__file__).resolve().parent / "assets" / "test_pack.npz"
 PACK_SIZE = 1000
 
@@ -262,7 +263,7 @@ def load_folder(folder, channels=0, image_size=32, limit=None):
     at least two of them, each sub-folder is a class (named after it, in sorted order); otherwise the images have no
     classes (labels all 0, class names []) and only an unconditional model can be trained on them.
     """
-    from PIL import Image, UnidentifiedImageError
+    from images import ImageFileError, open_picture
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -280,12 +281,11 @@ def load_folder(folder, channels=0, image_size=32, limit=None):
     pictures, grey = [], []
     for path in paths:
         try:
-            with Image.open(path) as im:
-                im.load()
-                grey.append(im.mode in GREY_MODES)
-                pictures.append(im.copy())
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise DataError(f"{path}: not a readable image ({e})") from None
+            im = open_picture(path)  # its size checked before decoding
+        except ImageFileError as e:
+            raise DataError(str(e)) from None
+        grey.append(im.mode in GREY_MODES)
+        pictures.append(as_8bit(im))
     if channels == 0:
         if any(grey) and not all(grey):
             raise DataError(f"{folder}: mixed modes, {sum(grey)} grey and {len(grey) - sum(grey)} colour images; "
@@ -295,6 +295,19 @@ def load_folder(folder, channels=0, image_size=32, limit=None):
     images = np.stack(arrays).reshape(len(arrays), image_size, image_size, channels).transpose(0, 3, 1, 2)
     labels = np.array([class_names.index(p.relative_to(folder).parts[0]) if by_class else 0 for p in paths])
     return to_unit_range(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)), class_names
+
+
+def as_8bit(im):
+    """A PIL image of 16-bit (or 32-bit integer) grey levels scaled to 8 bits, 65535 -> 255, as the training data
+    is (Pillow's convert("L") would clip every level above 255 to white); other images as they are."""
+    from PIL import Image
+
+    from images import picture_values
+
+    if im.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return im
+    values, _ = picture_values(im)  # (H, W) in [0, 1], scaled by the file's own bit depth
+    return Image.fromarray((values * 255).round().astype(np.uint8), mode="L")
 
 
 def square(im, size):
@@ -423,22 +436,25 @@ def download_cifar(data_dir=None, url=CIFAR_URL, md5=CIFAR_MD5, timeout=600):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Fetch or check MNIST, Fashion-MNIST or CIFAR-10.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True, help="what to do")
+    data_dir_help = "data root (default: $DDPM_DATA_DIR or ./data)"
     d = sub.add_parser("download", help="download from the datasets' public homes and verify checksums")
-    d.add_argument("dataset", choices=sorted(DATASETS))
-    d.add_argument("--data-dir", default=None, help="data root (default: $DDPM_DATA_DIR or ./data)")
+    d.add_argument("dataset", choices=sorted(DATASETS), help=f"which dataset: {', '.join(sorted(DATASETS))}")
+    d.add_argument("--data-dir", default=None, help=data_dir_help)
     c = sub.add_parser("check", help="load a dataset and print its size and label counts")
-    c.add_argument("dataset", choices=sorted(DATASETS))
-    c.add_argument("--data-dir", default=None)
-    p = sub.add_parser("pack", help=f"write the first {PACK_SIZE} test images of MNIST and Fashion-MNIST to "
-                       f"{PACK_PATH.name}")
-    p.add_argument("--data-dir", default=None)
+    c.add_argument("dataset", choices=sorted(DATASETS), help=f"which dataset: {', '.join(sorted(DATASETS))}")
+    c.add_argument("--data-dir", default=None, help=data_dir_help)
+    p = sub.add_parser("pack", help=f"write the first {PACK_SIZE} test images of MNIST and Fashion-MNIST to one npz")
+    p.add_argument("--data-dir", default=None, help=data_dir_help)
+    p.add_argument("--out", default=str(PACK_PATH.parent.parent / "results" / PACK_PATH.name),
+                   help=f"where to write the npz; the shipped one is assets/{PACK_PATH.name}, rewritten only when "
+                   f"named here (default: results/{PACK_PATH.name}, git-ignored)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "download":
             download(args.dataset, args.data_dir)
         elif args.cmd == "pack":
-            print(f"wrote {make_test_pack(args.data_dir)}")
+            print(f"wrote {make_test_pack(args.data_dir, path=args.out)}")
         else:
             for split in ("train", "test"):
                 x, y = load_dataset(args.dataset, split, args.data_dir)

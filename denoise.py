@@ -316,33 +316,27 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
 
 
 def read_input(path, channels=1):
-    """A .png (mapped from [0, 1] to [-1, 1]; for a grey model (channels = 1) a colour PNG is read as its luminance,
+    """A .png or .jpg (read by images.py at its own bit depth, mapped from [0, 1] to [-1, 1]; for a grey model (channels = 1) a colour PNG is read as its luminance,
     for a colour model a grey PNG is repeated over R, G, B) or a .npy array of images in [-1, 1]. Returns (images,
     kind): a PNG gives (H, W) grey or (1, 3, H, W) colour."""
-    path = Path(path)
-    if not path.exists():
-        raise DenoiseError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise DenoiseError(f"{path}: not a readable .npy array ({e})") from e
-        return arr, "npy"
-    if suffix == ".png":
-        import matplotlib.image as mpimg
+    from images import PICTURE_SUFFIXES, ImageFileError, read_array, read_picture
 
-        try:
-            img = mpimg.imread(path)  # float in [0, 1] for PNG, (H, W), (H, W, 3) or (H, W, 4)
-        except (ValueError, OSError, SyntaxError) as e:
-            raise DenoiseError(f"{path}: not a readable PNG ({e})") from e
-        if channels == 1 and img.ndim == 3:
-            img = img[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # luminance
-        elif channels == 3:
-            rgb = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)  # (H, W, 3)
-            img = rgb.transpose(2, 0, 1)[None]  # (1, 3, H, W)
-        return img.astype(np.float32) * 2 - 1, "png"
-    raise DenoiseError(f"{path}: expected a .png or .npy file")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return read_array(path), "npy"
+        if suffix in PICTURE_SUFFIXES:
+            img, _ = read_picture(path)  # float in [0, 1] by the file's own bit depth, (H, W) or (H, W, 3)
+            if channels == 1 and img.ndim == 3:
+                img = img @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # luminance
+            elif channels == 3:
+                rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)  # (H, W, 3)
+                img = rgb.transpose(2, 0, 1)[None]  # (1, 3, H, W)
+            return img.astype(np.float32) * 2 - 1, "png"
+    except ImageFileError as e:
+        raise DenoiseError(str(e)) from None
+    raise DenoiseError(f"{path}: expected a .png, .jpg or .npy file")
 
 
 def warn_if_clipped(images, share=0.05):
@@ -396,14 +390,21 @@ def main(argv=None):
     ap.add_argument("input", help="noisy image(s): a .png, or a .npy of (N, H, W) grey or (N, 3, H, W) colour values "
                     "in [-1, 1]")
     ap.add_argument("--out", required=True, help="where to write the result (.png or .npy)")
-    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="an unconditional DDPM")
-    ap.add_argument("--sigma", type=float, default=None, help="the noise std in [-1, 1] units (default: estimate)")
-    ap.add_argument("--estimator", choices=ESTIMATORS, default="model")
-    ap.add_argument("--chains", type=int, default=1, help="average this many chains (posterior mean)")
+    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                    help="an unconditional DDPM (default: checkpoints/mnist_uncond.pt)")
+    ap.add_argument("--sigma", type=float, default=None,
+                    help="the noise's standard deviation, in [-1, 1] image units (default: estimated by --estimator)")
+    ap.add_argument("--estimator", choices=ESTIMATORS, default="model",
+                    help="how sigma is estimated without --sigma: model (mad, refined twice by the DDPM's posterior "
+                    "mean), mad (median of the finest Haar wavelet coefficients) or immerkaer (mean response of a "
+                    "3x3 Laplacian difference) (default: model)")
+    ap.add_argument("--chains", type=int, default=1,
+                    help="average this many chains (posterior mean) (default: %(default)s)")
     ap.add_argument("--output", choices=("mean", "sample", "tweedie"), default="mean",
-                    help="which estimate to write: the mean of the chains (default), one chain, or Tweedie's")
+                    help="which estimate to write: the mean of the chains, one chain, or Tweedie's one-call "
+                    "posterior mean (default: mean)")
     ap.add_argument("--steps", type=int, default=None, help="DDIM with at most this many steps (default: full DDPM)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the chains' noise (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
