@@ -1,5 +1,6 @@
 """sample.py - draw images from a trained DDPM checkpoint.
 
+    python sample.py                                              # the shipped MNIST model: samples/samples.png
     python sample.py --checkpoint checkpoints/mnist_class.pt --n 100 --out samples/mnist
     python sample.py --checkpoint checkpoints/mnist_class.pt --class 7 --guidance 0 --sampler ddim --steps 50
 
@@ -27,27 +28,40 @@ from devices import DEVICE_HELP, resolve_device
 from files import write_json, write_npz
 from viz import grid, save_labelled_grid, save_png
 
+GRID_MAX = 100  # the widest grid written: 100 images of each class, or 100 rows of 10
 DEFAULT_GUIDANCE = 2.0  # w of classifier-free guidance: sharper, more typical digits than w = 0, still varied
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "mnist_class.pt"  # the shipped MNIST model
 
 
 def parse(argv=None):
     ap = argparse.ArgumentParser(description="Sample images from a trained DDPM checkpoint.")
-    ap.add_argument("--checkpoint", required=True, help="a 'ddpm' checkpoint written by train.py")
-    ap.add_argument("--n", type=int, default=100, help="number of images (default 100)")
+    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                    help="a 'ddpm' checkpoint written by train.py (default: checkpoints/mnist_class.pt, the shipped "
+                    "class-conditional MNIST model)")
+    ap.add_argument("--n", type=int, default=100, help="number of images (default: 100)")
     ap.add_argument("--class", dest="label", type=int, default=None,
                     help="class to draw (class-conditional models); default: all classes in turn")
     ap.add_argument("--guidance", type=float, default=None,
                     help=f"classifier-free guidance weight w >= 0 (class-conditional models; "
                          f"default {DEFAULT_GUIDANCE})")
-    ap.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
-    ap.add_argument("--steps", type=int, default=50, help="DDIM steps (with --sampler ddim; default 50)")
-    ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
+                    help="ddpm: the full chain of T steps (Algorithm 2); ddim: fewer, larger steps (--steps) "
+                    "(default: ddpm)")
+    ap.add_argument("--steps", type=int, default=50, help="DDIM steps (with --sampler ddim; default: 50)")
+    ap.add_argument("--eta", type=float, default=0.0,
+                    help="DDIM eta: 0 deterministic, 1 as much noise per step as DDPM (default: 0.0)")
+    ap.add_argument("--batch-size", type=int, default=1000,
+                    help="images sampled at once; a larger --n runs in batches of this size, one after another, so "
+                    "memory stays bounded (the same --seed with n <= batch size gives the same images as one batch) "
+                    "(default: 1000)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the chains' noise (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--out", default="samples/samples", help="output path without extension (default samples/samples)")
+    ap.add_argument("--out", default="samples/samples",
+                    help="output path without extension, for the .png and .npz (default: samples/samples, in the "
+                    "git-ignored samples/)")
     ap.add_argument("--classifier", default=None,
                     help="a 'classifier' checkpoint: report which classes it sees in the samples (and how often the "
                          "class asked for), also written to <out>.json")
@@ -102,28 +116,44 @@ def main(argv=None):
         path = fast.fast_path(model, schedule, device, fused=args.kernels != "torch")
         model, step = path.model, path.step
         print(path.summary)
-    eps_fn = EpsFunction(model, y=None if y is None else y.to(device), guidance=w, generator=g)
     n_steps = schedule.T if args.sampler == "ddpm" else args.steps
-    with tqdm(total=n_steps, desc=f"sampling {args.n} images", unit="step", disable=args.no_progress) as bar:
-        if args.sampler == "ddpm":
-            x, _ = sample(eps_fn, schedule, shape, device=device, step=step, generator=g, progress=bar)
-        else:
-            x_T = torch.randn(shape, device=device, generator=g)
-            x, _ = ddim_sample_from(eps_fn, schedule, x_T, schedule.T, args.steps, eta=args.eta, generator=g,
-                                    progress=bar)
+    starts = range(0, args.n, args.batch_size)  # --n images in batches of at most --batch-size, one after another
+    chunks = []
+    with tqdm(total=n_steps * len(starts), desc=f"sampling {args.n} images", unit="step",
+              disable=args.no_progress) as bar:
+        for lo in starts:
+            hi = min(lo + args.batch_size, args.n)
+            eps_fn = EpsFunction(model, y=None if y is None else y[lo:hi].to(device), guidance=w, generator=g)
+            if args.sampler == "ddpm":
+                x, _ = sample(eps_fn, schedule, (hi - lo, *shape[1:]), device=device, step=step, generator=g,
+                              progress=bar)
+            else:
+                x_T = torch.randn((hi - lo, *shape[1:]), device=device, generator=g)
+                x, _ = ddim_sample_from(eps_fn, schedule, x_T, schedule.T, args.steps, eta=args.eta, generator=g,
+                                        progress=bar)
+            chunks.append(x.cpu())
+    x = torch.cat(chunks)
 
     out = Path(args.out)
     images = x.clamp(-1, 1).cpu().float().numpy()
     labels = np.full(args.n, -1) if y is None else y.numpy()
     rows_are_classes = y is not None and args.label is None
-    ncol = min(max(1, args.n // model.config.num_classes) if rows_are_classes else 10, args.n)
+    # the grid shows at most GRID_MAX columns (of each class's row) or rows of 10; the .npz holds every image
+    if rows_are_classes:
+        per = max(1, args.n // model.config.num_classes)  # images of each class, row r holding class r
+        ncol = min(per, GRID_MAX)
+        shown = [r * per + c for r in range(-(-args.n // per)) for c in range(ncol) if r * per + c < args.n]
+    else:
+        ncol = min(10, args.n)
+        shown = list(range(min(args.n, GRID_MAX * ncol)))
+    picture = x[shown].clamp(-1, 1)
     names = ckpt.get("class_names") or []  # checkpoints written before class names were kept have none
     if rows_are_classes and names:
-        # the class name beside each row: row r holds class r
-        row_names = [names[int(y[r * ncol])] for r in range(-(-args.n // ncol))]
-        save_labelled_grid(out.with_suffix(".png"), x.clamp(-1, 1), ncol, row_names)
+        # the class name beside each row
+        row_names = [names[int(y[shown[r * ncol]])] for r in range(-(-len(shown) // ncol))]
+        save_labelled_grid(out.with_suffix(".png"), picture, ncol, row_names)
     else:
-        save_png(out.with_suffix(".png"), grid(x.clamp(-1, 1), ncol=ncol), scale=2)
+        save_png(out.with_suffix(".png"), grid(picture, ncol=ncol), scale=2)
     write_npz(out.with_suffix(".npz"), {"images": images, "labels": labels}, compressed=False)
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')} (checkpoint step {ckpt['step']})")
     if args.classifier:
