@@ -50,7 +50,7 @@ def test_a_listed_number_passes_with_its_reason(tiny_project):
 
 
 def test_a_listed_number_that_left_its_page_is_reported(tiny_project, monkeypatch):
-    """A row of numbers_from_elsewhere.md whose number the page no longer holds fails the check, so the list of
+    """A row of numbers_from_elsewhere.md whose number the page does not hold fails the check, so the list of
     exceptions shrinks with the text."""
     elsewhere = tiny_project.parent / "numbers_from_elsewhere.md"
     elsewhere.write_text("| page | number | why |\n|---|---|---|\n| docs/page.md | 0.37 | the paper |\n"
@@ -59,3 +59,16 @@ def test_a_listed_number_that_left_its_page_is_reported(tiny_project, monkeypatc
     monkeypatch.setattr(check_numbers, "pages", lambda: [tiny_project])
     tiny_project.write_text("The paper says 0.37.\n")
     assert check_numbers.check() == [("docs/numbers_from_elsewhere.md", 0, "0.99 (listed for docs/page.md)")]
+
+
+def test_a_readme_beside_outputs_is_a_page_not_a_source(tiny_project):
+    """A group's README is a note a person wrote: a number in it is no source for a page that names the folder, and
+    its own numbers are checked like a page's."""
+    outputs = tiny_project.parent / "outputs" / "run"
+    outputs.mkdir(parents=True)
+    (outputs / "out.json").write_text('{"psnr": 24.918}')
+    (outputs / "README.md").write_text("Made by a command; 31.4 s by a stopwatch.\n")
+    tiny_project.write_text("From `docs/outputs/run/`: 24.92 dB in 31.4 s.\n")
+    assert [s for _, s in check_numbers.check_page(tiny_project, set())] == ["31.4"]
+    assert outputs / "README.md" in check_numbers.pages()
+    assert [s for _, s in check_numbers.check_page(outputs / "README.md", set())] == ["31.4"]
