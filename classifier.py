@@ -153,19 +153,23 @@ def accuracy_table(results):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Train the class-preservation classifier, or evaluate one.")
-    ap.add_argument("--dataset", choices=sorted(data.DATASETS), default="mnist")
-    ap.add_argument("--arch", choices=("cnn", "resnet"), default="cnn")
+    ap.add_argument("--dataset", choices=sorted(data.DATASETS), default="mnist",
+                    help=f"the images it learns to classify: {', '.join(sorted(data.DATASETS))} (default: mnist)")
+    ap.add_argument("--arch", choices=("cnn", "resnet"), default="cnn",
+                    help="the network: cnn (two conv blocks) or resnet (three residual blocks), as the module "
+                    "docstring describes (default: cnn)")
     ap.add_argument("--robust", action="store_true", help="train on robust_view's dim, blurred and noisy views too")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
-    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--epochs", type=int, default=3, help="passes over the training set (default: 3)")
+    ap.add_argument("--batch-size", type=int, default=128, help="images per optimizer step (default: 128)")
+    ap.add_argument("--lr", type=float, default=1e-3,
+                    help="Adam learning rate, decayed to 0 on a cosine (default: 0.001)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the weights, the batches and the views (default: 0)")
+    ap.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all) (default: 0)")
+    ap.add_argument("--data-dir", default=None, help="data root (default: $DDPM_DATA_DIR or ./data)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--evaluate", nargs="+", metavar="CHECKPOINT",
                     help="only evaluate these classifiers on the --dataset test set (clean, scaled, noisy, blurred)")
-    ap.add_argument("--out", help="checkpoint path to write (training)")
+    ap.add_argument("--out", help="checkpoint path to write (training; required unless --evaluate)")
     args = ap.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.limit < 0:
         raise SystemExit("error: --epochs and --batch-size must be >= 1, --lr > 0, --limit >= 0")

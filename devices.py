@@ -2,7 +2,7 @@
 
 import torch
 
-DEVICE_HELP = "auto (a CUDA GPU if PyTorch sees one, else the CPU) | cpu | cuda"
+DEVICE_HELP = "where the networks run: auto (a CUDA GPU if PyTorch sees one, else the CPU), cpu or cuda (default: auto)"
 
 
 def resolve_device(name="auto"):

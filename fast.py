@@ -14,9 +14,9 @@ The levers, each turned on only where it can run:
   fused step, concat   kernels/reverse_step.py and kernels/masked_concat.py (CUDA with Triton; kernels.choose)
   torch.compile     only when asked (compile=True): it costs tens of seconds before the first step
   CUDA graph        `captured_chain` records a whole chain once and replays it (CUDA only; `python fast.py` times it
-                    on a GPU, with and without torch.compile; on an H100 the two together made the guided sampler
-                    2.29x and 2.70x faster than eager fp32 in two runs, while bf16 and the fused kernels alone made
-                    it slower: the steps of this small UNet are bound by kernel launches there, docs/benchmarks.md)
+                    on a GPU, with and without torch.compile; on an H100 the two together are the fastest rows, while
+                    bf16 and the fused kernels alone are slower than eager fp32: the steps of this small UNet are
+                    bound by kernel launches there; the timings are in docs/benchmarks.md)
 The `--fast` flag of the scripts (figure scripts, sample.py, denoise.py) is fast_path with its defaults (with
 `--kernels torch`, without the fused kernels). What each lever buys is measured, side by side, by
 `python fast.py` (this machine) and kernels/bench.py (a GPU), in docs/benchmarks.md.
@@ -122,7 +122,7 @@ def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=T
     """The fast version of a trained UNet (a copy: `model` itself is left as it is) and the samplers' drop-ins, with
     every lever that can run on `device` (see the module docstring). Falls back lever by lever, never fails.
     channels_last=None: where it pays, on a CUDA GPU and on a CPU in fp32; a CPU in bf16 runs the UNet as fast or
-    faster without it (docs/fast.md: no gain at batch 512, 1.46x slower at batch 128 on the development CPU)."""
+    faster without it (docs/fast.md times both on the development CPU)."""
     import ddpm
     import kernels
 
@@ -177,20 +177,24 @@ def main(argv=None):
     from files import write_json
 
     ap = argparse.ArgumentParser(description=main.__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default="checkpoints/mnist_class.pt")
-    ap.add_argument("--batch", type=int, default=256, help="images per chain (default 256)")
-    ap.add_argument("--steps", type=int, default=5, help="reverse steps per timing (default 5)")
-    ap.add_argument("--repeats", type=int, default=5, help="timings per variant, interleaved (default 5)")
-    ap.add_argument("--quality", type=int, default=0, help="samples per path for the quality guard (0: none)")
+    ap.add_argument("--checkpoint", default="checkpoints/mnist_class.pt",
+                    help="the class-conditional DDPM whose sampler is timed (default: checkpoints/mnist_class.pt)")
+    ap.add_argument("--batch", type=int, default=256, help="images per chain (default: 256)")
+    ap.add_argument("--steps", type=int, default=5, help="reverse steps per timing (default: 5)")
+    ap.add_argument("--repeats", type=int, default=5, help="timings per variant, interleaved (default: 5)")
+    ap.add_argument("--quality", type=int, default=0,
+                    help="samples per path for the quality guard (default: 0, no guard)")
     ap.add_argument("--compile", action="store_true", help="add a torch.compile row (its compile time is reported)")
     ap.add_argument("--profile", default=None, help="profile one eager fp32 sampler step and one training step first, "
                     "and write the operator tables (markdown) here")
     ap.add_argument("--train-batch", type=int, default=0,
-                    help="also time training steps (Algorithm 1, Adam) at this batch, fp32 against --fast (0: no)")
+                    help="also time training steps (Algorithm 1, Adam) at this batch, fp32 against --fast "
+                    "(default: 0, none)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=("auto", "torch"), default="auto",
-                    help="torch: leave the fused kernels out of every row (where their checks failed)")
-    ap.add_argument("--out", default=None, help="write the results as json here")
+                    help="auto: the fused kernels in the --fast rows where they can run; torch: leave them out of "
+                    "every row (where their checks failed) (default: auto)")
+    ap.add_argument("--out", default=None, help="write the results as json here (default: printed only)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     model, schedule, _ = load_ddpm(args.checkpoint, device)

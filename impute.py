@@ -4,6 +4,7 @@
     python impute.py image.png --mask mask.png --out filled.png               # white = known, black = missing
     python impute.py images.npy --mask masks.npy --out filled.npy --chains 8  # (N, H, W) arrays; mean of 8 chains
     python impute.py image.png --mask random:0.5 --method ddnm --out filled.png
+    python impute.py image.png --mask rows --out filled.png --save-masked     # and filled_masked.png, the input
 
 The paper (section 3.2, Fig. 6) trains a separate model that sees the damaged image as an extra input channel. The
 unconditional DDPM can do the same job by itself, because the known pixels y = m * x (m = 1 where a pixel is known,
@@ -54,8 +55,8 @@ ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist_uncond.pt"
 METHODS = ("repaint", "ddnm")
 # RePaint's resampling: jump back 10 steps, 5 passes over the chain in all (960 network calls at T = 200). The
-# RePaint paper's 10 passes cost twice that for +0.2 dB on the missing pixels here; 2, 3 and 5 passes gain 1.5, 2.1
-# and 2.8 dB over none (32 test digits, 50% of pixels missing: docs/zero_shot/, docs/beyond.md).
+# RePaint paper's 10 passes cost twice that for little more on the missing pixels here; docs/beyond.md ("Imputation
+# with no imputation model") measures 2, 3, 5 and 10 passes against none on 32 test digits.
 DEFAULT_JUMPS, DEFAULT_RESAMPLE = 10, 5
 
 
@@ -284,6 +285,22 @@ def read_mask(spec, shape):
     raise ImputeError(f"--mask {spec!r}: give a .png or .npy file, or one of {MASK_KINDS}")
 
 
+def show_missing(y, m, cell=2):
+    """The damaged input as a person should see it (--save-masked): the known pixels of y as given, the missing ones
+    (m = 0) as a checkerboard of two mid-greys in cell x cell squares, which neither a black nor a white pixel can be
+    mistaken for. y, m: (N, C, H, W) in [-1, 1] and 0/1, as check_inputs returns them."""
+    H, W = y.shape[-2:]
+    squares = (torch.arange(H)[:, None] // cell + torch.arange(W)[None, :] // cell) % 2  # (H, W): 0, 1, 0, 1 ...
+    checker = (squares.float() - 0.5) / 2  # -0.25 and 0.25: greys of 0.375 and 0.625 in [0, 1]
+    return torch.where(m.bool(), y, checker.to(y))
+
+
+def masked_path(out):
+    """Where --save-masked writes the damaged input: beside --out, "filled.png" -> "filled_masked.png"."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_masked{out.suffix}")
+
+
 def main(argv=None):
     import kernels
     from devices import DEVICE_HELP, resolve_device
@@ -296,15 +313,25 @@ def main(argv=None):
     ap.add_argument("--mask", required=True, help="1 = known, 0 = missing: a .png (white = known) or .npy of the "
                     "input's shape, or a named mask: random:F (a share F missing), block, left-half, rows")
     ap.add_argument("--out", required=True, help="where to write the result (.png or .npy)")
-    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="an unconditional DDPM")
-    ap.add_argument("--method", choices=METHODS, default="repaint")
-    ap.add_argument("--jumps", type=int, default=DEFAULT_JUMPS, help="steps each resampling jump goes back")
+    ap.add_argument("--save-masked", action="store_true",
+                    help="also write the damaged input, its missing pixels shown as a grey checkerboard, beside --out "
+                    "(filled.png -> filled_masked.png)")
+    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                    help="an unconditional DDPM (default: checkpoints/mnist_uncond.pt)")
+    ap.add_argument("--method", choices=METHODS, default="repaint",
+                    help="repaint: known pixels drawn from the forward process at every step; ddnm: the model's "
+                    "clean-image guess projected onto the known pixels (default: repaint)")
+    ap.add_argument("--jumps", type=int, default=DEFAULT_JUMPS,
+                    help="steps each resampling jump goes back (default: %(default)s)")
     ap.add_argument("--resample", type=int, default=DEFAULT_RESAMPLE,
-                    help="passes over the chain in all (1: no resampling; each pass costs about T network calls)")
-    ap.add_argument("--chains", type=int, default=1, help="average this many chains (posterior mean)")
+                    help="passes over the chain in all (1: no resampling; each pass costs about T network calls) "
+                    "(default: %(default)s)")
+    ap.add_argument("--chains", type=int, default=1,
+                    help="average this many chains (posterior mean) (default: %(default)s)")
     ap.add_argument("--output", choices=("mean", "sample"), default="mean",
-                    help="which estimate to write: the mean of the chains (default) or one chain")
-    ap.add_argument("--seed", type=int, default=0)
+                    help="which estimate to write: the mean of the chains or one chain (default: mean)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the chains' noise (a named random mask is always drawn with seed 0) (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -333,6 +360,10 @@ def main(argv=None):
                             resample=args.resample, chains=args.chains, generator=g, progress=bar,
                             step=step)
         write_output(args.out, getattr(result, args.output), kind)
+        if args.save_masked:
+            y, m = check_inputs(images, mask, model.config.image_channels)
+            write_output(masked_path(args.out), show_missing(y, m), kind)
+            print(f"wrote the damaged input to {masked_path(args.out)} (missing pixels: the grey checkerboard)")
     except (DenoiseError, CheckpointError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
     missing = 1 - float(np.asarray(mask, dtype=np.float32).mean())

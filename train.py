@@ -342,14 +342,50 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     return ckpt_path
 
 
+# the help of each TrainConfig flag (its default is added from the dataclass), and the values the listed ones take
+HELP = {
+    "dataset": "the images to learn; folder: your own, in the folder --data-dir names",
+    "cond": "what the model is told: none; class (classifier-free guidance); image (the corrupted image as an extra "
+            "input channel, Figs. 6 and 7); image+class (both, eq. 12)",
+    "corruption": "the corrupted image of --cond image: pixels (a fraction removed) or noise (additive Gaussian)",
+    "corruption_level": "the fraction of pixels removed (--corruption pixels), or the noise sigma on images in "
+                        "[-1, 1] (--corruption noise)",
+    "corruption_level_max": "if above --corruption-level: each image's level is drawn from U[level, level-max]",
+    "probabilistic": "section 3.3: keep the condition with probability 1 - exp(-d / tau)",
+    "tau": "temperature of the probabilistic conditioning (eq. 14)",
+    "channels": "--dataset folder: 1 grey, 3 RGB, 0 as the images are; the other datasets have their own",
+    "image_size": "--dataset folder: the side the images are cropped and resized to (0: 32); the other datasets "
+                  "have their own",
+    "width": "UNet channels at full resolution (a multiple of 8)",
+    "T": "diffusion steps (the paper's: 200)",
+    "schedule": "the beta schedule: linear (rescaled to T) or cosine",
+    "steps": "optimizer steps in all",
+    "batch_size": "images per optimizer step, in all (split over the processes under torchrun)",
+    "lr": "Adam learning rate, after a linear warm-up",
+    "warmup": "steps of the learning rate's linear warm-up",
+    "grad_clip": "clip the gradient norm at this value (0: off)",
+    "ema": "decay of the exponential moving average of the weights, the weights used for sampling",
+    "p_uncond": "--cond class or image+class: how often the label is replaced by the null class",
+    "seed": "seed of the initial weights, the batches, the noise and the timesteps",
+    "limit": "train on the first N images only (0: all); for quick tests",
+    "ckpt_every": "write a checkpoint every this many steps (and at the end)",
+    "fast": "bf16 autocast and channels-last for the UNet's passes (fast.py); the weights stay fp32",
+    "compile": "torch.compile the training network (tens of seconds before the first step; pays on a GPU)",
+    "sync_every": "read the losses back from the device every this many steps (and at every checkpoint)",
+}
+CHOICES = {"dataset": data.TRAIN_DATASETS, "cond": CONDS, "corruption": ("pixels", "noise"),
+           "schedule": ("linear", "cosine"), "channels": (0, 1, 3)}
+
+
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], argument_default=argparse.SUPPRESS)
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
+        text = f"{HELP[f.name]} (default: {f.default})"
         if f.type is bool or f.type == "bool":
-            ap.add_argument(flag, action="store_true", help=f"default: {f.default}")
+            ap.add_argument(flag, action="store_true", help=text)
         else:
-            ap.add_argument(flag, type=type(f.default), help=f"default: {f.default}")
+            ap.add_argument(flag, type=type(f.default), choices=CHOICES.get(f.name), help=text)
     ap.add_argument("--epochs", type=float, help="train for this many passes over the data (sets --steps)")
     ap.add_argument("--out", help="output folder (default: runs/<dataset>_<cond>)")
     ap.add_argument("--resume", help="checkpoint to continue from; its settings are kept")

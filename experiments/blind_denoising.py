@@ -180,17 +180,23 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=doc.split("\n\n", 1)[1])
     ap.add_argument("--dataset", choices=list(UNCONDITIONAL), default="mnist",
-                    help="the test images and the unconditional model (Fashion-MNIST has no conditional denoisers)")
-    ap.add_argument("--n", type=flags.positive_int, default=32, help="test images per sigma")
-    ap.add_argument("--sigmas", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3, 0.5])
-    ap.add_argument("--chains", type=flags.positive_int, default=4, help="chains averaged for the posterior mean")
-    ap.add_argument("--estimator", choices=denoise.ESTIMATORS, default="model")
+                    help="the test images and the unconditional model (Fashion-MNIST has no conditional denoisers) "
+                    "(default: mnist)")
+    ap.add_argument("--n", type=flags.positive_int, default=32, help="test images per sigma (default: 32)")
+    ap.add_argument("--sigmas", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3, 0.5],
+                    help="the additive noise levels, standard deviations on images in [-1, 1] as Fig. 7's and "
+                    "denoise.py's --sigma (default: 0.05 0.1 0.2 0.3 0.5)")
+    ap.add_argument("--chains", type=flags.positive_int, default=4,
+                    help="chains averaged for the posterior mean (default: 4)")
+    ap.add_argument("--estimator", choices=denoise.ESTIMATORS, default="model",
+                    help="how the blind denoiser estimates sigma, as denoise.py's --estimator (default: model)")
     ap.add_argument("--calibration", type=flags.positive_int, default=50,
-                    help="test images (after the first n) used to tune the classical methods")
+                    help="test images (after the first n) used to tune the classical methods (default: 50)")
     ap.add_argument("--steps", type=flags.positive_int, default=None,
                     help="DDIM with at most this many steps per chain (default: the full chain from t*)")
     ap.add_argument("--variance", choices=("posterior", "beta"), default="posterior",
-                    help="sigma_t^2 of the denoising chains (see denoise.denoise)")
+                    help="sigma_t^2 of the denoising chains: posterior (beta tilde) or beta (see denoise.denoise) "
+                    "(default: posterior)")
     ap.add_argument("--no-conditional", action="store_true", help="leave out the Fig. 7 models (200 steps each)")
     ap.add_argument("--classifiers", nargs="+", default=None,
                     help="the judges of class kept, one table each (default: the shipped classifier of the dataset); "

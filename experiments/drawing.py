@@ -17,23 +17,31 @@ def chain_columns(images, steps, label="t"):
     return [(f"{label}={int(s)}", images[k]) for k, s in enumerate(steps) if 0 < k < len(steps) - 1]
 
 
+# the strip's layout in pixels of the saved PNG: whole pixels, so that the white gap between two rows (and two
+# columns) is GAP pixels wide everywhere, never rounded away
+DPI, CELL, GAP, MARGIN = 110, 94, 4, 4
+TITLE_LINE, COLUMN_TITLE = 16, 26  # the height of a line of the title (8 pt) and of the column names above row 0
+
+
 def draw_strip(path, columns, title, max_rows=8):
     """One row per image (at most max_rows), one column per (name, (N, C, H, W) images in [-1, 1]) pair; grey or
-    colour."""
+    colour. Every pair of rows (and of columns) is parted by a white gap of GAP pixels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = min(max_rows, columns[0][1].shape[0])
-    height = 0.9 * rows + 0.7
-    fig, axes = plt.subplots(rows, len(columns), figsize=(0.9 * len(columns), height), squeeze=False)
+    rows, cols = min(max_rows, columns[0][1].shape[0]), len(columns)
+    top = MARGIN + TITLE_LINE * (title.count("\n") + 1) + COLUMN_TITLE
+    width, height = 2 * MARGIN + cols * CELL + (cols - 1) * GAP, top + rows * CELL + (rows - 1) * GAP + MARGIN
+    fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     for c, (name, imgs) in enumerate(columns):
         pics = to_unit(imgs[:rows])
         for r in range(rows):
-            show(axes[r, c], pics[r])
+            left, bottom = MARGIN + c * (CELL + GAP), height - top - (r + 1) * CELL - r * GAP  # pixels
+            ax = fig.add_axes((left / width, bottom / height, CELL / width, CELL / height))
+            show(ax, pics[r])
             if r == 0:
-                axes[r, c].set_title(name, fontsize=7)
-    fig.suptitle(title, fontsize=8)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.4 / height))  # leave room for the two-line title
-    write_figure(fig, path)
+                ax.set_title(name, fontsize=7)
+    fig.suptitle(title, fontsize=8, y=1 - MARGIN / height, va="top")
+    write_figure(fig, path, dpi=DPI)

@@ -9,6 +9,9 @@ Runtime: 8 s with the defaults on the 2-core development CPU
 Figs. 2, 4 and 5 run this same experiment (`noisy_start`) with other settings.
 """
 
+import json
+from pathlib import Path
+
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
@@ -55,8 +58,67 @@ def noisy_start(args, name, dataset, cond, title):
     settings = {"figure": name, "checkpoint": str(args.checkpoint), "noise": args.noise, "t_noise": t_noise,
                 "start": args.start, "t_start": t_start, "cycles": args.cycles, "n": args.n, "seed": args.seed,
                 "guidance": getattr(args, "guidance", None), "T": schedule.T}
-    outputs.save(args.out, name, arrays, settings, metrics)
+    matched = matched_run(args.out, name, settings)
+    outputs.save(args.out, name, arrays, settings, metrics,
+                 verdict=noisy_start_verdict(metrics, t_noise, t_start, schedule.T, cond == "class", matched))
     return metrics
+
+
+KEPT = 0.9  # the verdicts call the class kept when the classifier finds it in at least this share of the outputs
+
+
+def matched_run(out, name, settings):
+    """The final PSNR of Fig. 1 (the image fed in at the step that matches its noise) on the same images, if its json
+    is in the folder `out` with the same checkpoint, noise, cycles, n and seed: what Fig. 2's mismatch is measured
+    against."""
+    path = Path(out) / "fig1_matched_timestep.json"
+    if name == "fig1_matched_timestep" or settings["t_start"] == settings["t_noise"] or not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    theirs = result["settings"]
+    same = all(theirs.get(k) == settings[k] for k in ("checkpoint", "noise", "n", "seed", "cycles"))
+    if not same or theirs["t_start"] != theirs["t_noise"]:
+        return None
+    return result["metrics"]["final"]["psnr"]["mean"]
+
+
+def noisy_start_verdict(metrics, t_noise, t_start, T, conditional, matched_psnr=None):
+    """The closing sentence of Figs. 1, 2, 4 and 5, from what they measured: where the image went in, whether the
+    chain beat the blur of its input (and the matched start, `matched_psnr`), and, fed in at t = T, whether the
+    class survived. Returns one sentence."""
+    value, vs_blur, beat = outputs.versus(metrics, "final", "blur", name="blur baseline")
+    psnr = f"{value}, {vs_blur}"
+    kept = metrics["final"].get("class_kept")
+    if t_start < T:
+        where = ("at the step that expects its noise" if t_start == t_noise else
+                 f"at t={t_start}, a step that expects {'less' if t_start < t_noise else 'more'} noise than the "
+                 f"image holds (t={t_noise})")
+        result = "the chain denoises better than a blur" if beat else "the chain does not beat a blur"
+        matched = "" if matched_psnr is None else (
+            f"; {abs(metrics['final']['psnr']['mean'] - matched_psnr):.1f} dB "
+            f"{'below' if metrics['final']['psnr']['mean'] < matched_psnr else 'above'} the matched start "
+            f"(fig1_matched_timestep.json, same images: {matched_psnr:.1f} dB)")
+        kept_text = "" if kept is None else f"; class kept {kept:.0%}"
+        return f"Fed in {where}, {result}: PSNR {psnr}{matched}{kept_text}."
+    # fed in at t = T: the chain takes the image for pure noise and generates a new one
+    if beat:
+        return (f"Fed in at t = T, the output is still closer to the original than a blur (PSNR {psnr}), which the "
+                f"paper does not expect: at t = T the chain should make a new image.")
+    if kept is None:
+        return (f"PSNR {psnr}: expected, the paper's point: fed in at t = T the chain makes a new image, so its pixels "
+                f"are far from the original.")
+    if conditional and kept >= KEPT:
+        return (f"PSNR {psnr}: expected, the paper's point: fed in at t = T the chain makes another digit of the same "
+                f"class, so the pixels are far from the original while the class is kept ({kept:.0%}).")
+    if conditional:
+        return (f"PSNR {psnr}: fed in at t = T the chain makes a new image, far from the original, as the paper "
+                f"says; but told the class, it keeps it for only {kept:.0%} of the images, where the paper keeps it.")
+    if kept < KEPT:
+        return (f"PSNR {psnr}: expected, the paper's point: fed in at t = T the unconditional chain makes another "
+                f"image, far from the original, and with no class to hold on to it changes the class of "
+                f"{1 - kept:.0%} of them.")
+    return (f"PSNR {psnr}: fed in at t = T the unconditional chain makes another image, far from the original, yet "
+            f"of the same class for {kept:.0%} of them, with no class given.")
 
 
 def rows_in_image_units(final, x_noisy, scale, final_at_input_scale=False):

@@ -24,7 +24,7 @@ from ddpm import EpsFunction, sample_from
 from metrics import image_metrics, masked_psnr, summary
 from paths import CHECKPOINTS
 
-DEFAULTS = {"noise": 0.5, "start": 1.0, "n": 8, "checkpoint": CHECKPOINTS / "mnist_impute.pt"}
+DEFAULTS = {"missing": 0.5, "start": 1.0, "n": 8, "checkpoint": CHECKPOINTS / "mnist_impute.pt"}
 
 
 @torch.no_grad()
@@ -53,8 +53,8 @@ def main(argv=None):
     # load the imputation model and the first --n test digits
     run = loading.Run(args, "mnist", cond=("image", "image+class"))
     schedule = run.schedule
-    # corrupt: remove a fraction --noise of the pixels (mask 1 = kept)
-    corrupted, mask = remove_pixels(run.x0, args.noise, run.generator)
+    # corrupt: remove a fraction --missing of the pixels (mask 1 = kept)
+    corrupted, mask = remove_pixels(run.x0, args.missing, run.generator)
     # where it enters: as the condition channel at every step, and as the start of the chain (pure noise at T)
     eps_fn = EpsFunction(run.model, y=run.class_input(), x_cond=corrupted, mode="keep", concat=run.concat)
     t_start = max(1, schedule.t_of_fraction(args.start))
@@ -72,16 +72,28 @@ def main(argv=None):
     images, steps = traj.stacked()
     drawing.draw_strip(f"{args.out}/{name}.png", [("original", run.x0), ("pixels removed", corrupted),
                                                   *drawing.chain_columns(images, steps), ("final", final)],
-                       f"Fig. 6: imputation, {args.noise:.0%} of pixels removed; PSNR on missing pixels "
+                       f"Fig. 6: imputation, {args.missing:.0%} of pixels removed; PSNR on missing pixels "
                        f"{metrics['final']['psnr_missing']['mean']:.1f} dB (blur fill "
                        f"{metrics['blur']['psnr_missing']['mean']:.1f})")
     arrays = {"original": run.x0, "corrupted": corrupted, "final": final, "trajectory": images, "steps": steps,
               "labels": run.labels, "mask": mask}
-    settings = {"figure": name, "checkpoint": str(args.checkpoint), "removed_fraction": args.noise,
-                "t_start": t_start, "n": args.n, "seed": args.seed, "T": schedule.T,
+    settings = {"figure": name, "checkpoint": str(args.checkpoint), "missing": args.missing,
+                "removed_fraction": args.missing, "t_start": t_start, "n": args.n, "seed": args.seed, "T": schedule.T,
                 "class_input": run.class_input() is not None}
-    outputs.save(args.out, name, arrays, settings, metrics)
+    outputs.save(args.out, name, arrays, settings, metrics, verdict=verdict(metrics, args.missing))
     return metrics
+
+
+def verdict(metrics, missing):
+    """The closing sentence, from the numbers: the model against the best of the simple fills, on the missing
+    pixels."""
+    best = max(("zeros", "mean", "blur"), key=lambda fill: metrics[fill]["psnr_missing"]["mean"])
+    value, vs_best, beat = outputs.versus(metrics, "final", best, key="psnr_missing", name=f"{best} fill")
+    result = "the model fills them in better than every simple fill" if beat else f"the {best} fill does better"
+    kept = metrics["final"].get("class_kept")
+    kept_text = "" if kept is None else f"; class kept {kept:.0%}"
+    return (f"With {missing:.0%} of the pixels removed, {result}: PSNR on the missing pixels {value}, "
+            f"{vs_best}{kept_text}.")
 
 
 if __name__ == "__main__":

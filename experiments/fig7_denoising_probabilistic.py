@@ -27,7 +27,7 @@ from fig6_imputation import conditioned_chain
 from metrics import image_metrics
 from paths import CHECKPOINTS
 
-DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "checkpoint": "(see --no-probabilistic)"}
+DEFAULTS = {"sigma": 0.3, "start": 1.0, "n": 8, "checkpoint": "(see --no-probabilistic)"}
 MODELS = {True: CHECKPOINTS / "mnist_denoise_prob.pt", False: CHECKPOINTS / "mnist_denoise_plain.pt"}
 
 
@@ -36,7 +36,7 @@ def main(argv=None):
     ap.add_argument("--no-probabilistic", action="store_true",
                     help="the plain-concat model (checkpoints/mnist_denoise_plain.pt), condition always kept")
     ap.add_argument("--distance", choices=("rms", "l2"), default="rms",
-                    help="eq. (14)'s distance: rms (default, as the model was trained) or l2 (as printed)")
+                    help="eq. (14)'s distance: rms (as the model was trained) or l2 (as printed) (default: rms)")
     args = ap.parse_args(argv)
     probabilistic = not args.no_probabilistic
     name = "fig7_denoising_probabilistic" if probabilistic else "fig7_denoising_plain"
@@ -49,8 +49,8 @@ def main(argv=None):
     # load the denoising model (trained with or without the probabilistic conditioning) and the first --n digits
     run = loading.Run(args, "mnist", cond=("image", "image+class"), probabilistic=probabilistic)
     schedule = run.schedule
-    # corrupt: additive Gaussian noise of std --noise
-    noisy = gaussian_noise(run.x0, args.noise, run.generator)
+    # corrupt: additive Gaussian noise of std --sigma
+    noisy = gaussian_noise(run.x0, args.sigma, run.generator)
     # where it enters: as the condition channel, kept with probability p (eq. 14) or always, and as the start of
     # the chain (pure noise at T)
     # eq. (14) with the RMS distance and the model's tau; the printed L2 norm is the same with tau / sqrt(D)
@@ -72,19 +72,35 @@ def main(argv=None):
                     "max": p.max().item()}
     # save
     images, steps = traj.stacked()
-    drawing.draw_strip(f"{args.out}/{name}.png", [("original", run.x0), (f"noisy s={args.noise}", noisy),
+    drawing.draw_strip(f"{args.out}/{name}.png", [("original", run.x0), (f"noisy s={args.sigma}", noisy),
                                                   *drawing.chain_columns(images, steps), ("final", final)],
-                       f"Fig. 7: denoising, sigma {args.noise}, {'probabilistic' if probabilistic else 'plain'} "
+                       f"Fig. 7: denoising, sigma {args.sigma}, {'probabilistic' if probabilistic else 'plain'} "
                        f"conditioning; PSNR {metrics['final']['psnr']['mean']:.1f} dB (noisy "
                        f"{metrics['corrupted']['psnr']['mean']:.1f}, blur {metrics['blur']['psnr']['mean']:.1f})")
     arrays = {"original": run.x0, "corrupted": noisy, "final": final, "trajectory": images, "steps": steps,
               "labels": run.labels, "p": p}
-    settings = {"figure": name, "checkpoint": str(args.checkpoint), "sigma": args.noise, "t_start": t_start,
+    settings = {"figure": name, "checkpoint": str(args.checkpoint), "sigma": args.sigma, "t_start": t_start,
                 "probabilistic": probabilistic, "distance": args.distance, "tau": tau, "n": args.n,
                 "seed": args.seed, "T": schedule.T,
                 "class_input": run.class_input() is not None}
-    outputs.save(args.out, name, arrays, settings, metrics)
+    outputs.save(args.out, name, arrays, settings, metrics, verdict=verdict(metrics, args.sigma, probabilistic))
     return metrics
+
+
+def verdict(metrics, sigma, probabilistic):
+    """The closing sentence, from the numbers: did the conditioned chain improve on the noisy input, and on a blur?"""
+    value, vs_noisy, cleaner = outputs.versus(metrics, "final", "corrupted", name="noisy input")
+    _, vs_blur, beat = outputs.versus(metrics, "final", "blur", name="blur baseline")
+    if beat and cleaner:
+        result = "denoises better than a blur"
+    elif cleaner:
+        result = "removes some noise, less than a blur does"
+    else:
+        result = "does not improve on the noisy input"
+    kept = metrics["final"].get("class_kept")
+    kept_text = "" if kept is None else f"; class kept {kept:.0%}"
+    return (f"With noise of sigma {sigma}, the {'probabilistic' if probabilistic else 'plain'} conditioning "
+            f"{result}: PSNR {value}, {vs_noisy} and {vs_blur}{kept_text}.")
 
 
 if __name__ == "__main__":

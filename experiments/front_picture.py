@@ -79,13 +79,16 @@ def write_gif(path, frames, scale=6, ms=60):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--index", type=int, default=0, help="which shipped MNIST test digit to show (0 = the first)")
-    ap.add_argument("--sigma", type=float, default=0.3, help="noise level of row 1, in [-1, 1] image units")
-    ap.add_argument("--missing", type=flags.fraction, default=0.5, help="fraction of pixels removed in row 2")
+    ap.add_argument("--index", type=int, default=0,
+                    help="which shipped MNIST test digit to show (0 = the first) (default: 0)")
+    ap.add_argument("--sigma", type=float, default=0.3,
+                    help="noise level of row 1, in [-1, 1] image units (default: 0.3)")
+    ap.add_argument("--missing", type=flags.fraction, default=0.5,
+                    help="fraction of pixels removed in row 2 (default: 0.5)")
     ap.add_argument("--checkpoint", default=str(CHECKPOINTS / "mnist_uncond.pt"),
-                    help="the unconditional MNIST DDPM that does both jobs")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the noise, the mask and the chains")
-    ap.add_argument("--out", type=flags.output_dir, default=str(RESULTS), help="output folder (default results/)")
+                    help="the unconditional MNIST DDPM that does both jobs (default: checkpoints/mnist_uncond.pt)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the noise, the mask and the chains (default: 0)")
+    ap.add_argument("--out", type=flags.output_dir, default=str(RESULTS), help="output folder (default: results/)")
     args = ap.parse_args(argv)
 
     model, schedule, _ = load_ddpm(args.checkpoint, "cpu", dataset="mnist", cond="none")

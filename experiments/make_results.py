@@ -1,9 +1,11 @@
-"""Run the figure scripts on many test images and collect their metrics into one table (docs/results_table.md).
+"""Run the figure scripts on many test images and collect their metrics into one markdown table.
 
     python experiments/make_results.py --n 500                  # every figure (about 40 min on a 2-core CPU)
     python experiments/make_results.py --n 500 --only fig1 fig4 # some of them
 
-Each figure writes its usual png/npz/json into --out (default results/n<N>/); the table gathers the json metrics.
+Each figure writes its usual png/npz/json into --out (default results/n<N>/, git-ignored); the table gathers the json
+metrics into results_table.md there (--table for another path). The committed table is rewritten only by naming it:
+--out docs/outputs/results_n500 (its jsons and table), or --table with its path.
 A figure whose checkpoint is missing is reported as such and skipped.
 """
 
@@ -98,16 +100,22 @@ PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"),
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=flags.positive_int, default=500)
-    ap.add_argument("--only", nargs="*", choices=sorted(FIGURES), default=sorted(FIGURES))
-    ap.add_argument("--out", type=flags.output_dir, default=None, help="default results/n<N>/")
-    ap.add_argument("--table", default=str(ROOT / "docs" / "results_table.md"))
+    ap.add_argument("--n", type=flags.positive_int, default=500,
+                    help="test images per figure, the first ones of each test set (default: %(default)s)")
+    ap.add_argument("--only", nargs="*", choices=sorted(FIGURES), default=sorted(FIGURES),
+                    help=f"the figures to run, any of {', '.join(sorted(FIGURES))} (default: all)")
+    ap.add_argument("--out", type=flags.output_dir, default=None,
+                    help="folder of the figures' png/npz/json (default: results/n<N>/, git-ignored)")
+    ap.add_argument("--table", default=None,
+                    help="where to write the markdown table; a committed page is rewritten only when named here or "
+                    "by --out (default: results_table.md in --out)")
     ap.add_argument("--device", default="auto", help=flags.DEVICE_HELP)
     ap.add_argument("--kernels", choices=flags.kernels.CHOICES, default="auto", help=flags.kernels.FLAG_HELP)
     ap.add_argument("--fast", action="store_true", help="run every figure with --fast (fast.py)")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from the json files in --out")
     args = ap.parse_args(argv)
     out = args.out or str(ROOT / "results" / f"n{args.n}")
+    table_path = args.table or str(Path(out) / "results_table.md")
     timings = {}
     for key in [] if args.table_only else args.only:
         module, name, extra, ckpt = FIGURES[key]
@@ -120,7 +128,8 @@ def main(argv=None):
         timings[name] = time.perf_counter() - t0
     names = [FIGURES[k][1] for k in sorted(FIGURES)]
     done = [k for k in sorted(FIGURES) if (Path(out) / f"{FIGURES[k][1]}.json").exists()]
-    command = f"python experiments/make_results.py --n {args.n}" + (" --fast" if args.fast else "")
+    command = (f"python experiments/make_results.py --n {args.n}" + (" --fast" if args.fast else "")
+               + (f" --out {args.out}" if args.out else "") + (f" --table {args.table}" if args.table else ""))
     text = (f"# Metrics of the figure scripts\n\nWritten by `{command}` "
             f"(figures with results: {', '.join(done)}); per-figure outputs in "
             f"`{shown(out)}`. "
@@ -133,7 +142,7 @@ def main(argv=None):
               for a, b in PAIRS if (r := paired_psnr(out, a, b)) is not None]
     write_text(Path(out) / "paired_psnr.json", json.dumps(paired, indent=1))  # the source of the lines below
     text += paired_lines(paired)
-    write_text(args.table, text)
+    write_text(table_path, text)
     print(text)
     print("seconds per figure:", {k: round(v) for k, v in timings.items()})
 

@@ -158,8 +158,9 @@ def main(argv=None):
                     "Fig. 5 (Fashion-MNIST) is judged by --fashion-classifiers")
     ap.add_argument("--fashion-classifiers", nargs="+", default=None,
                     help="the judges for Fig. 5 (default: the shipped Fashion-MNIST classifier)")
-    ap.add_argument("--calibration", type=int, default=100, help="test images that tune Fig. 7's classical baselines")
-    ap.add_argument("--out", default=str(RESULTS / "rescore"), help="output folder (default results/rescore/)")
+    ap.add_argument("--calibration", type=int, default=100,
+                    help="test images that tune Fig. 7's classical baselines (default: 100)")
+    ap.add_argument("--out", default=str(RESULTS / "rescore"), help="output folder (default: results/rescore/)")
     args = ap.parse_args(argv)
     folder = Path(args.folder)
     found = [name for name in FIGURES if (folder / f"{name}.npz").is_file() and (folder / f"{name}.json").is_file()]

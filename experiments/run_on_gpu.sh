@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU session's worth of runs, in order of importance, each under its own time limit, results packed into
+# The runs that need a GPU, in order of importance, each under its own time limit, results packed into
 # $OUT/results.tar.gz after every stage (so a run cut short keeps what finished):
 #   1. the kernels' correctness on the GPU (kernels/bench.py --check-only); if a check fails, the rest runs with
 #      --kernels torch (the readable definitions in ddpm.py)
@@ -27,7 +27,7 @@
 # A stage that fails or times out is reported and the next ones still run; the script then exits 1.
 #
 # STAGES picks the stages (default all: "1 2 3 4 5 6 7 8"; their time limits add up to more than one 10-minute call, so
-# a session that has the sweep and blind denoising already runs STAGES="1 5 6 7 8").
+# a machine whose sweep and blind denoising are done runs STAGES="1 5 6 7 8").
 # scikit-image's wavelet denoiser needs PyWavelets; a machine without it and without network access can be given
 # wheels in .whl/ (installed into /tmp/site first).
 set -u -o pipefail   # a stage's exit status is its Python's (or timeout's), not tee's
@@ -45,7 +45,7 @@ ZEROSHOT=${ZEROSHOT:-}
 DATA=${DATA:-.devdata}
 STAGES=${STAGES:-1 2 3 4 5 6 7 8}
 PY=${PYTHON:-python3}
-# the judges of class kept (issue 10): the robust CNN, the ResNet, and the shipped classifier
+# the judges of class kept (checkpoints/MANIFEST.md): the robust CNN, the ResNet, and the shipped classifier
 JUDGES="checkpoints/classifier_mnist_robust.pt checkpoints/classifier_mnist_resnet.pt checkpoints/classifier_mnist.pt"
 RES=$(mktemp -d)
 mkdir -p "$OUT"

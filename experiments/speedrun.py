@@ -3,11 +3,11 @@ it against the project's bar: at least 95% of 1000 samples at guidance w = 2 cla
 project's classifier (sample.py --fast --classifier). Wall time counts from process start, imports included.
 
     python experiments/speedrun.py                       # the 2-core CPU: 1200 steps of batch 128, about 10 min
-    python experiments/speedrun.py --device cuda         # one GPU (the GPU settings are issue 13's to tune)
+    python experiments/speedrun.py --device cuda         # one GPU (docs/benchmarks.md has the settings tried)
 
-Measured on the 2-core development CPU (docs/fast.md): 1200 steps in 579 s from process start, 99.8% of 1000
-samples classified as asked. Writes, in --out (default runs/speedrun): checkpoint.pt, log.csv, samples_w2.png, .npz,
-.json, and speedrun.json (the settings, both wall times, the share, passed or not).
+The measured times and shares, on the 2-core CPU and on an H100: docs/fast.md and docs/benchmarks.md. Writes, in
+--out (default runs/speedrun): checkpoint.pt, log.csv, samples_w2.png, .npz, .json, and speedrun.json (the
+settings, both wall times, the share, passed or not).
 """
 
 import time
@@ -31,20 +31,23 @@ BAR = 0.95  # the share of samples that must be classified as asked
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=flags.positive_int, default=1200, help="optimizer steps (default 1200)")
-    ap.add_argument("--batch-size", type=flags.positive_int, default=128)
+    ap.add_argument("--steps", type=flags.positive_int, default=1200, help="optimizer steps (default: 1200)")
+    ap.add_argument("--batch-size", type=flags.positive_int, default=128,
+                    help="images per optimizer step (default: 128)")
     ap.add_argument("--lr", type=float, default=None,
                     help="Adam learning rate (default: 1e-3 at batch 128, scaled by sqrt(batch / 128) for another "
                     "batch: the square-root rule for Adam, Malladi et al. 2022)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training network (pays on a GPU; on "
                     "the 2-core CPU its compile time is not won back in a 10-minute run)")
-    ap.add_argument("--width", type=flags.positive_int, default=32, help="UNet width (default 32, the shipped one)")
-    ap.add_argument("--n", type=flags.positive_int, default=1000, help="samples judged (default 1000)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--width", type=flags.positive_int, default=32, help="UNet width (default: 32, the shipped one)")
+    ap.add_argument("--n", type=flags.positive_int, default=1000, help="samples judged (default: 1000)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the training run and of the samples (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--data-dir", default=None, help="data root (default: $DDPM_DATA_DIR or ./data)")
-    ap.add_argument("--out", type=flags.output_dir, default=str(RESULTS.parent / "runs" / "speedrun"))
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--out", type=flags.output_dir, default=str(RESULTS.parent / "runs" / "speedrun"),
+                    help="folder of the checkpoint, the samples and speedrun.json (default: runs/speedrun/, "
+                    "git-ignored)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.lr is None:

@@ -297,12 +297,19 @@ def main(argv=None):
     doc = __doc__
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=doc.split("\n\n", 1)[1])
-    ap.add_argument("--n", type=flags.positive_int, default=16, help="test images per cell")
-    ap.add_argument("--noises", type=grid_arg, default=grid_arg("0.1:0.9:0.1"), help="noise fractions")
-    ap.add_argument("--starts", type=grid_arg, default=grid_arg("0.0:1.0:0.1"), help="start fractions")
-    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    ap.add_argument("--n", type=flags.positive_int, default=16, help="test images per cell (default: 16)")
+    ap.add_argument("--noises", type=grid_arg, default=grid_arg("0.1:0.9:0.1"),
+                    help="the grid's noise levels, fractions of the chain's noise as the figure scripts' --noise: "
+                    "start:stop:step or a,b,c (default: 0.1:0.9:0.1)")
+    ap.add_argument("--starts", type=grid_arg, default=grid_arg("0.0:1.0:0.1"),
+                    help="the grid's start steps, fractions of T as the figure scripts' --start: start:stop:step or "
+                    "a,b,c (default: 0.0:1.0:0.1)")
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                    help="the DDPMs swept: " + "; ".join(f"{k}: {v[1]}, checkpoints/{v[0]}" for k, v in MODELS.items())
+                    + f" (default: {' '.join(MODELS)})")
     ap.add_argument("--cells", choices=("grid", "matched"), default="grid",
-                    help="grid: every (noise, start) cell; matched: only start = noise (nearest start)")
+                    help="grid: every (noise, start) cell; matched: only start = noise (nearest start) "
+                    "(default: grid)")
     ap.add_argument("--classifiers", "--classifier", nargs="+", default=[str(JUDGES["mnist"])],
                     help="the judges of class kept, a grid each; the first fills class_kept (default: the robust "
                          "MNIST classifier)")

@@ -194,16 +194,20 @@ def main(argv=None):
     doc = __doc__
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=doc.split("\n\n", 1)[1])
-    ap.add_argument("--n", type=flags.positive_int, default=8, help="test images per mask")
-    ap.add_argument("--chains", type=flags.positive_int, default=2, help="chains per image; 'mean' averages them")
-    ap.add_argument("--masks", nargs="+", default=MASKS, help=f"masks (default: {' '.join(MASKS)})")
+    ap.add_argument("--n", type=flags.positive_int, default=8, help="test images per mask (default: 8)")
+    ap.add_argument("--chains", type=flags.positive_int, default=2,
+                    help="chains per image; 'mean' averages them (default: 2)")
+    ap.add_argument("--masks", nargs="+", default=MASKS,
+                    help="the masks, as impute.py's --mask names them: random:F (a fraction F of the pixels missing, "
+                    f"as Fig. 6's --missing), block, left-half, rows (default: {' '.join(MASKS)})")
     ap.add_argument("--jumps", type=flags.positive_int, default=impute.DEFAULT_JUMPS,
-                    help="RePaint with resampling: steps each jump goes back")
+                    help="RePaint with resampling: steps each jump goes back (default: %(default)s)")
     ap.add_argument("--resample", type=flags.positive_int, nargs="+", default=[impute.DEFAULT_RESAMPLE],
-                    help="passes over the chain in all, one 'RePaint r=R' arm for each value above 1")
+                    help="passes over the chain in all, one 'RePaint r=R' arm for each value above 1 (default: "
+                    f"{impute.DEFAULT_RESAMPLE})")
     ap.add_argument("--batch", type=flags.positive_int, default=128,
                     help="images per chain batch (the network sees batch x chains); the CPU runs 128 faster per "
-                    "image than 500")
+                    "image than 500 (default: 128)")
     ap.add_argument("--classifiers", nargs="+", default=[str(JUDGES["mnist"])],
                     help="the judges of class kept; the first one fills class_kept and the first table's brackets, "
                          "each other one gets a table (default: the robust MNIST classifier)")

@@ -1,6 +1,7 @@
 """kernels/bench.py - how close the fused kernels come to the GPU's memory bandwidth, and what they buy the sampler.
 
-    python kernels/bench.py                      # on a CUDA machine: prints the tables, writes docs/benchmarks.md
+    python kernels/bench.py                      # on a CUDA machine: prints the tables, writes results/benchmarks.md
+    python kernels/bench.py --out docs/benchmarks.md   # the same, rewriting the committed page
     python kernels/bench.py --smoke              # anywhere: tiny sizes, CPU timer, checks the script itself runs
 
 First the correctness checks (each kernel against its reference, the definition in ddpm.py, on fresh random inputs,
@@ -45,6 +46,7 @@ from kernels.reverse_step import fused_p_step, reverse_step_triton, step_coeffic
 from unet import GroupNormSiLU, UNet, UNetConfig  # noqa: E402
 
 SCHEDULE = Schedule(200)
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "benchmarks.md"  # git-ignored: no committed file
 T_CHECK = 150  # the step whose coefficients the operation benchmarks use
 
 
@@ -317,7 +319,9 @@ def kept_sections(path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes on any device, to check the script runs")
-    ap.add_argument("--out", default="docs/benchmarks.md", help="where to write the tables")
+    ap.add_argument("--out", default=str(DEFAULT_OUT),
+                    help="where to write the tables; the committed page is docs/benchmarks.md, rewritten only when "
+                    "named here (default: results/benchmarks.md, git-ignored)")
     ap.add_argument("--check-only", action="store_true", help="only the correctness checks (exit 1 if one fails)")
     args = ap.parse_args(argv)
 
@@ -342,7 +346,8 @@ def main(argv=None):
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke run: not a measurement)"
     header = (f"# Kernel benchmarks\n\nDevice: {name}. Date: {datetime.date.today()}. torch {torch.__version__}, "
               f"triton {triton.__version__}, Python {sys.version.split()[0]}.\n"
-              f"Command: `python kernels/bench.py{' --smoke' if args.smoke else ''}`. "
+              f"Command: `python kernels/bench.py{' --smoke' if args.smoke else ''}"
+              f"{'' if Path(args.out) == DEFAULT_OUT else f' --out {args.out}'}`. "
               f"Device-to-device copy bandwidth measured in the same run: {copy_gbs:,.0f} GB/s.\n"
               f"The fast path end to end, lever by lever (`python fast.py`), and its CPU numbers: `docs/fast.md`.\n")
     print(header)  # the copy bandwidth and the run's set-up, in the log as well as on the page

@@ -24,8 +24,17 @@ def test_bench_smoke_writes_its_tables(tmp_path):
                  "GroupNorm + SiLU: Triton", "GroupNorm + SiLU, embedding add"):
         assert name in text
     assert "smoke run: not a measurement" in text
+    assert f"Command: `python kernels/bench.py --smoke --out {out}`" in text  # the page names where it was written
     assert "## On the CPU: goals\n\n| goal | met? |\n| a | yes |" in text and "Old table" not in text
     assert "## On a GPU: goals\n\n| b | no |" in text
+
+
+def test_bench_writes_under_results_by_default():
+    """Without --out the tables go to the git-ignored results/, never over the committed docs page."""
+    import kernels.bench as bench
+
+    assert bench.DEFAULT_OUT == ROOT / "results" / "benchmarks.md"
+    assert "results/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")

@@ -75,7 +75,7 @@ SCRIPTS = [
 
 
 @pytest.mark.parametrize("module, name, model, dataset, extra", SCRIPTS, ids=[" ".join([s[1], *s[4]]) for s in SCRIPTS])
-def test_figure_script_writes_the_contract(tiny, tmp_path, module, name, model, dataset, extra):
+def test_figure_script_writes_the_contract(tiny, tmp_path, capsys, module, name, model, dataset, extra):
     root, data_dir, ckpts = tiny
     module.main(["--n", "2", "--checkpoint", str(ckpts[model]), "--classifier", str(root / f"clf_{dataset}.pt"),
                  "--data-dir", str(data_dir), "--out", str(tmp_path), "--no-progress", "--device", "cpu", *extra])
@@ -100,6 +100,10 @@ def test_figure_script_writes_the_contract(tiny, tmp_path, module, name, model, 
     assert np.isfinite(final["psnr"]["mean"]) and -1 <= final["ssim"]["mean"] <= 1
     assert 0 <= final["class_kept"] <= 1
     assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    # the printed output ends with one sentence built from the numbers it measured
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    score = final["psnr_missing" if name.startswith("fig6") else "psnr"]["mean"]
+    assert last.endswith(".") and f"{score:.1f} dB" in last and "wrote" not in last
 
 
 def test_scripts_refuse_the_wrong_model(tiny, tmp_path):
@@ -208,10 +212,11 @@ def test_the_committed_results_table_comes_from_the_committed_jsons():
     import make_results
 
     names = [make_results.FIGURES[k][1] for k in sorted(make_results.FIGURES)]
-    rows = make_results.table(ROOT / "docs" / "results_n500", names).splitlines()
-    paired = json.loads((ROOT / "docs" / "results_n500" / "paired_psnr.json").read_text())
+    run = ROOT / "docs" / "outputs" / "results_n500"  # python experiments/make_results.py --n 500 --fast
+    rows = make_results.table(run, names).splitlines()
+    paired = json.loads((run / "paired_psnr.json").read_text())
     rows += [line for line in make_results.paired_lines(paired).splitlines() if line]
-    committed = (ROOT / "docs" / "results_table.md").read_text().splitlines()
+    committed = (run / "results_table.md").read_text().splitlines()
     assert len(rows) > 20 and len(paired) == 2 and all(row in committed for row in rows)
 
 
@@ -231,3 +236,70 @@ def test_figure_rows_are_scored_in_the_clean_images_units():
     assert m["corrupted"]["psnr"]["mean"] > 60 and m["final"]["psnr"]["mean"] > 60  # the digit, exactly
     m = fig1_matched_timestep.noisy_input_metrics(run, scaled, scaled, 60)  # a chain's output is not rescaled
     assert m["final"]["psnr"]["mean"] < 25 and m["corrupted"]["psnr"]["mean"] > 60
+
+
+def test_strips_part_every_pair_of_rows(tmp_path):
+    """A white gap of whole pixels between every two rows of a strip, not one that rounding drops every other row."""
+    import matplotlib.image as mpimg
+
+    import drawing
+
+    rows = 8
+    black = -torch.ones(rows, 1, 28, 28)
+    drawing.draw_strip(tmp_path / "strip.png", [("original", black), ("noisy", black), ("final", black)],
+                       "a title\nof two lines")
+    picture = mpimg.imread(tmp_path / "strip.png")[..., :3].mean(-1)  # (H, W) in [0, 1]
+    column = picture[:, drawing.MARGIN + drawing.CELL // 2]  # down the middle of the first column
+    top = drawing.MARGIN + 2 * drawing.TITLE_LINE + drawing.COLUMN_TITLE
+    white = column[top:len(column) - drawing.MARGIN] > 0.99
+    gaps = int((white[1:] & ~white[:-1]).sum())  # dark-to-white edges from the first row's top to the last's bottom
+    assert not white[0] and not white[-1] and gaps == rows - 1
+
+
+def test_verdicts_follow_the_numbers():
+    """Each figure's closing sentence is computed from its metrics: it names the comparison that held, by how much."""
+    def rows(final, blur=15.0, noisy=8.2, kept=1.0):
+        return {"final": {"psnr": {"mean": final}, "class_kept": kept}, "blur": {"psnr": {"mean": blur}},
+                "corrupted": {"psnr": {"mean": noisy}}}
+
+    verdict = fig1_matched_timestep.noisy_start_verdict
+    # Fig. 4: fed in at t = T, told the class: loses to the blur, keeps the class, which is the paper's point
+    fig4 = verdict(rows(9.8), 60, 200, 200, conditional=True)
+    assert fig4.startswith("PSNR 9.8 dB, 5.2 dB below the blur baseline's 15.0 dB: expected, the paper's point")
+    assert "another digit of the same class" in fig4 and "(100%)" in fig4
+    assert "only 40%" in verdict(rows(9.8, kept=0.4), 60, 200, 200, conditional=True)
+    assert "does not expect" in verdict(rows(16.0), 60, 200, 200, conditional=True)
+    # Fig. 5: unconditional, the class changes
+    assert "changes the class of 70%" in verdict(rows(9.0, kept=0.3), 60, 200, 200, conditional=False)
+    # Figs. 1 and 2: fed in before T
+    fig1 = verdict(rows(19.1), 60, 60, 200, conditional=True)
+    assert fig1.startswith("Fed in at the step that expects its noise, the chain denoises better than a blur: PSNR "
+                           "19.1 dB, 4.1 dB above")
+    fig2 = verdict(rows(14.0, kept=0.9), 60, 50, 200, conditional=True, matched_psnr=19.1)
+    assert "expects less noise" in fig2 and "does not beat a blur" in fig2 and "5.1 dB below the matched start" in fig2
+    # Fig. 3: the repeated step against the noisy input and the blur
+    assert "less than a blur does" in fig3_repeat_last_step.verdict(rows(12.3), 1, 40)
+    assert "more noise than a blur" in fig3_repeat_last_step.verdict(rows(16.3), 1, 40)
+    assert "does not even improve" in fig3_repeat_last_step.verdict(rows(7.0), 1, 40)
+    # Fig. 6: the model against the best simple fill, on the missing pixels
+    fills = {k: {"psnr_missing": {"mean": v}} for k, v in (("zeros", 9.0), ("mean", 14.7), ("blur", 20.7))}
+    won = fig6_imputation.verdict({"final": {"psnr_missing": {"mean": 21.0}, "class_kept": 1.0}, **fills}, 0.5)
+    assert "better than every simple fill" in won and "0.3 dB above the blur fill's 20.7 dB" in won
+    lost = fig6_imputation.verdict({"final": {"psnr_missing": {"mean": 18.0}}, **fills}, 0.5)
+    assert "the blur fill does better" in lost and "class kept" not in lost
+    # Fig. 7: against the noisy input and the blur
+    assert "probabilistic conditioning denoises better than a blur" in fig7_denoising_probabilistic.verdict(
+        rows(20.5, blur=18.9, noisy=19.3), 0.3, True)
+    assert "plain conditioning removes some noise, less than" in fig7_denoising_probabilistic.verdict(
+        rows(19.0, blur=19.5, noisy=18.0), 0.3, False)
+
+
+def test_results_table_goes_under_results_unless_named(tmp_path, monkeypatch):
+    """make_results.py --table-only with its defaults writes into results/n<N>/, never over the committed table."""
+    import make_results
+
+    monkeypatch.setattr(make_results, "ROOT", tmp_path)  # the project root, as the default paths see it
+    make_results.main(["--table-only", "--n", "3"])
+    assert (tmp_path / "results" / "n3" / "results_table.md").read_text().startswith("# Metrics of the figure")
+    make_results.main(["--table-only", "--n", "3", "--table", str(tmp_path / "named.md")])
+    assert (tmp_path / "named.md").is_file()

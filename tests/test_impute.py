@@ -132,13 +132,17 @@ def test_cli_end_to_end(tmp_path, uncond):
     x, _ = data.load_test_images("mnist", 2)
     # the README's example: the shipped digit with a named mask
     r = run_cli(ROOT / "assets" / "digit.png", "--mask", "left-half", "--out", tmp_path / "filled.png",
-                "--resample", "1")
+                "--resample", "1", "--save-masked")
     assert r.returncode == 0, r.stderr
     assert "50% of the pixels missing" in r.stdout
     filled, digit = plt.imread(tmp_path / "filled.png")[..., 0], plt.imread(ROOT / "assets" / "digit.png")
     digit = digit[..., 0] if digit.ndim == 3 else digit
     assert filled.shape == (28, 28)
     assert np.abs(filled[:, 14:] - digit[:, 14:]).max() < 1 / 255 + 1e-6  # the known right half, as it was
+    # --save-masked: the input beside the output, the known half as given, the missing half the grey checkerboard
+    masked = plt.imread(tmp_path / "filled_masked.png")[..., 0]
+    assert masked.shape == (28, 28) and np.abs(masked[:, 14:] - digit[:, 14:]).max() < 1 / 255 + 1e-6
+    assert np.allclose(masked[:, :14], impute_checker(28, 14), atol=1 / 255)
     # a PNG mask (white = known) and .npy images and masks; DDNM; the mean of two chains
     plt.imsave(tmp_path / "mask.png", mask_of("rows", (1, 1, 28, 28))[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
     r = run_cli(ROOT / "assets" / "digit.png", "--mask", tmp_path / "mask.png", "--out", tmp_path / "f.npy",
@@ -154,6 +158,22 @@ def test_cli_end_to_end(tmp_path, uncond):
     # half the pixels of a digit from the model: far closer than an empty (black) fill of the missing ones
     m = np.load(tmp_path / "m.npy") == 0
     assert ((out - x[:, 0].numpy())[m] ** 2).mean() < ((-1 - x[:, 0].numpy())[m] ** 2).mean() / 2
+
+
+def impute_checker(h, w):
+    """The two greys of impute.show_missing's checkerboard (2-pixel squares), in [0, 1]."""
+    squares = (np.arange(h)[:, None] // 2 + np.arange(w)[None, :] // 2) % 2
+    return np.where(squares == 1, 0.625, 0.375)
+
+
+def test_show_missing_marks_exactly_the_missing_pixels():
+    y = torch.rand(2, 3, 6, 8) * 2 - 1
+    m = (torch.rand(2, 1, 6, 8) > 0.5).float().expand_as(y)
+    shown = impute.show_missing(y, m)
+    assert torch.equal(shown[m.bool()], y[m.bool()])  # the known pixels, untouched
+    grey = (torch.from_numpy(impute_checker(6, 8)).float() * 2 - 1).expand_as(y)  # back to [-1, 1]
+    assert torch.equal(shown[~m.bool()], grey[~m.bool()])
+    assert impute.masked_path("out/filled.png").as_posix() == "out/filled_masked.png"
 
 
 def test_cli_errors_are_clear(tmp_path):

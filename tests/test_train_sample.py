@@ -1,5 +1,7 @@
 """train.py and sample.py end to end on a tiny synthetic dataset (in-process, a few seconds)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -88,6 +90,14 @@ def test_bad_flags_are_clear_errors(tiny_data, tmp_path, capsys):
     assert "--cond: invalid choice: 'text'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="not found"):
         train.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y"), *TINY, "--steps", "1"])
+
+
+def test_sample_defaults_to_the_shipped_model_and_the_ignored_samples_folder():
+    from conftest import ROOT
+
+    args = sample.parse([])
+    assert Path(args.checkpoint) == ROOT / "checkpoints" / "mnist_class.pt" and Path(args.checkpoint).is_file()
+    assert Path(args.out).parts[0] == "samples" and "samples/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_sample_cli_is_reproducible_and_checks_its_flags(tiny_data, tmp_path, capsys):
