@@ -37,6 +37,7 @@ def tiny_project(tmp_path, monkeypatch):
     ("From `docs/run/out.json`: 24.92 dB.\n\n## Next\n\n24.92 again.", []),     # a child section sees its parent's
     ("# Top\n\n## A\n\n`docs/run/out.json`\n\n## B\n\n24.92 dB.", ["24.92"]),   # but not its sibling's
     ("Python 3.11, section 4.3, `python x.py --noise 0.37`: 24.92 from `docs/run/out.json`.", []),  # not numbers
+    ("`docs/run/out.json`\n\n```python\n# a comment, not a heading\nx = f(0.37)\n```\n\n24.92 dB.", []),  # code
 ])
 def test_the_check_finds_numbers_without_a_source(tiny_project, text, bad):
     tiny_project.write_text(text + "\n")
