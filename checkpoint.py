@@ -124,11 +124,13 @@ if __name__ == "__main__":
     import argparse
     import sys
 
+    import cli
+
     ap = argparse.ArgumentParser(description="Checkpoint tools.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("export", help="write a small fp16 EMA-only copy of a training checkpoint, for shipping")
-    e.add_argument("src")
-    e.add_argument("dst")
+    e.add_argument("src", type=cli.existing_file, help="the checkpoint.pt that train.py wrote")
+    e.add_argument("dst", type=cli.output_file(".pt"), help="where to write the small copy (.pt)")
     args = ap.parse_args()
     try:
         slim = export(args.src, args.dst)

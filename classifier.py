@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+import cli
 import data
 from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights
 from corruptions import gaussian_blur
@@ -153,26 +154,30 @@ def accuracy_table(results):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Train the class-preservation classifier, or evaluate one.")
-    ap.add_argument("--dataset", choices=sorted(data.DATASETS), default="mnist",
-                    help=f"the images it learns to classify: {', '.join(sorted(data.DATASETS))} (default: mnist)")
+    # the network reads 28 x 28 grey images: the judge of the MNIST and Fashion-MNIST figures, not of CIFAR-10
+    ap.add_argument("--dataset", choices=sorted(data.IDX_DATASETS), default="mnist",
+                    help=f"the images it learns to classify: {', '.join(sorted(data.IDX_DATASETS))}, 28x28 grey "
+                    f"(default: mnist)")
     ap.add_argument("--arch", choices=("cnn", "resnet"), default="cnn",
                     help="the network: cnn (two conv blocks) or resnet (three residual blocks), as the module "
                     "docstring describes (default: cnn)")
     ap.add_argument("--robust", action="store_true", help="train on robust_view's dim, blurred and noisy views too")
-    ap.add_argument("--epochs", type=int, default=3, help="passes over the training set (default: 3)")
-    ap.add_argument("--batch-size", type=int, default=128, help="images per optimizer step (default: 128)")
-    ap.add_argument("--lr", type=float, default=1e-3,
+    ap.add_argument("--epochs", type=cli.positive_int, default=3, help="passes over the training set (default: 3)")
+    ap.add_argument("--batch-size", type=cli.positive_int, default=128, help="images per optimizer step (default: 128)")
+    ap.add_argument("--lr", type=cli.positive_float, default=1e-3,
                     help="Adam learning rate, decayed to 0 on a cosine (default: 0.001)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the weights, the batches and the views (default: 0)")
-    ap.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all) (default: 0)")
-    ap.add_argument("--data-dir", default=None, help="data root (default: $DDPM_DATA_DIR or ./data)")
+    ap.add_argument("--seed", type=cli.seed, default=0,
+                    help="seed of the weights, the batches and the views (default: 0)")
+    ap.add_argument("--limit", type=cli.non_negative_int, default=0,
+                    help="train on the first N images only (0: all) (default: 0)")
+    ap.add_argument("--data-dir", type=cli.existing_dir, default=None,
+                    help="data root (default: $DDPM_DATA_DIR or ./data)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
-    ap.add_argument("--evaluate", nargs="+", metavar="CHECKPOINT",
+    ap.add_argument("--evaluate", nargs="+", metavar="CHECKPOINT", type=cli.existing_file,
                     help="only evaluate these classifiers on the --dataset test set (clean, scaled, noisy, blurred)")
-    ap.add_argument("--out", help="checkpoint path to write (training; required unless --evaluate)")
+    ap.add_argument("--out", type=cli.output_file(".pt"),
+                    help="checkpoint path to write (training; required unless --evaluate)")
     args = ap.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.limit < 0:
-        raise SystemExit("error: --epochs and --batch-size must be >= 1, --lr > 0, --limit >= 0")
     if not args.evaluate and not args.out:
         ap.error("--out is required to train (or give --evaluate CHECKPOINT ...)")
     device = resolve_device(args.device)
@@ -185,6 +190,8 @@ def main(argv=None):
         x, y = data.load_dataset(args.dataset, "train", args.data_dir, limit=args.limit or None)
     except (data.DataError, CheckpointError) as e:
         sys.exit(f"error: {e}")
+    if args.batch_size > len(x):
+        sys.exit(f"error: --batch-size {args.batch_size} is more than the {len(x)} training images")
 
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)

@@ -3,11 +3,14 @@
 argparse types (each rejects a bad value with a one-line message naming the problem; argparse prefixes the flag):
     finite_float, non_negative, positive_float, fraction, positive_int, non_negative_int, seed
     existing_file, existing_dir, output_file(suffixes), output_dir
-and `run(main)`: a script's entry point that turns the project's own error types into one line and exit status 1,
+`checked(type, value, flag)`: the same check on a value that did not come through argparse (a default worked out
+later), as a one-line exit. `run(main)` and the decorator `command`: a script's entry point that turns the project's
+own error types (a bad checkpoint, dataset or file, a kernel that cannot run here) into one line and exit status 1,
 instead of a traceback.
 """
 
 import argparse
+import functools
 import math
 import sys
 from pathlib import Path
@@ -130,21 +133,51 @@ def output_dir(text):
     p = Path(text)
     if not text:
         raise argparse.ArgumentTypeError("the path is empty")
-    for q in (p, *p.parents):
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; a folder is needed here (the outputs go into it)")
+    for q in p.parents:
         if q.exists() and not q.is_dir():
-            raise argparse.ArgumentTypeError(f"{text}: {q} is a file; --out names the folder the outputs go into")
+            raise argparse.ArgumentTypeError(f"{text}: {q} is a file, so no folder can be made below it")
     return text
 
 
-def run(main, errors=()):
-    """Call main(); the project's own error types (a bad checkpoint, a bad image file, and `errors`) become one line
-    on stderr and exit status 1, instead of a traceback."""
-    from checkpoint import CheckpointError
-    from images import ImageFileError
+def checked(kind, value, flag):
+    """`value` passed through the argparse type `kind`, or exit with "error: FLAG: the problem"."""
+    try:
+        return kind(value)
+    except argparse.ArgumentTypeError as e:
+        raise SystemExit(f"error: {flag}: {e}") from None
 
+
+def project_errors():
+    """The error types that mean "this input cannot be used" rather than a bug: each carries a message for the user."""
+    import kernels
+    from checkpoint import CheckpointError
+    from data import DataError
+    from files import FileError, NonFiniteError
+
+    return CheckpointError, DataError, FileError, NonFiniteError, kernels.Unavailable
+
+
+def run(main, errors=()):
+    """Call main(); the project's own error types (project_errors, and `errors`) become one line on stderr and exit
+    status 1, instead of a traceback."""
     try:
         return main()
-    except (CheckpointError, ImageFileError, *errors) as e:
+    except (*project_errors(), *errors) as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         sys.exit("interrupted")
+
+
+def command(main=None, *, errors=()):
+    """Decorator for a script's main(argv): run() around it. `@command`, or `@command(errors=(SomeError,))` to add a
+    script's own error types."""
+    if main is None:
+        return functools.partial(command, errors=errors)
+
+    @functools.wraps(main)
+    def guarded(argv=None):
+        return run(lambda: main(argv), errors)
+
+    return guarded

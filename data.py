@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import cli
 from files import atomic_write, write_npz
 
 DATASETS = {"mnist": "mnist", "fashion": "fashion-mnist", "cifar10": "cifar10"}  # CLI name -> folder name
@@ -251,7 +252,7 @@ def read_cifar(folder, split):
 # Your own folder of images
 # ----------------------------------------------------------------------------------------------------------------------
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # Pillow's one-channel modes
 
 
 def load_folder(folder, channels=0, image_size=32, limit=None):
@@ -342,10 +343,15 @@ def load_test_images(dataset, n, data_dir=None):
     if n < 1:
         raise ValueError(f"the number of images must be >= 1, got {n}")
     try:
-        return load_dataset(dataset, "test", data_dir, limit=n)
+        x, y = load_dataset(dataset, "test", data_dir, limit=n)
     except DataError:
         if data_dir is not None or dataset not in IDX_DATASETS:
             raise  # a folder was named explicitly, or nothing ships: do not quietly use something else
+    else:
+        if len(x) < n:  # fewer than asked for: an error, not a run on fewer images than its settings say
+            raise DataError(f"the {dataset} test set ({find_dataset_dir(dataset, data_dir)}) has {len(x)} images; "
+                            f"{n} were asked for")
+        return x, y
     if not PACK_PATH.is_file():
         raise DataError(f"{PACK_PATH}: the shipped test pack is missing, and no {dataset} test set was found")
     try:
@@ -440,13 +446,14 @@ def main(argv=None):
     data_dir_help = "data root (default: $DDPM_DATA_DIR or ./data)"
     d = sub.add_parser("download", help="download from the datasets' public homes and verify checksums")
     d.add_argument("dataset", choices=sorted(DATASETS), help=f"which dataset: {', '.join(sorted(DATASETS))}")
-    d.add_argument("--data-dir", default=None, help=data_dir_help)
+    d.add_argument("--data-dir", type=cli.output_dir, default=None, help=data_dir_help)
     c = sub.add_parser("check", help="load a dataset and print its size and label counts")
     c.add_argument("dataset", choices=sorted(DATASETS), help=f"which dataset: {', '.join(sorted(DATASETS))}")
-    c.add_argument("--data-dir", default=None, help=data_dir_help)
+    c.add_argument("--data-dir", type=cli.existing_dir, default=None, help=data_dir_help)
     p = sub.add_parser("pack", help=f"write the first {PACK_SIZE} test images of MNIST and Fashion-MNIST to one npz")
-    p.add_argument("--data-dir", default=None, help=data_dir_help)
-    p.add_argument("--out", default=str(PACK_PATH.parent.parent / "results" / PACK_PATH.name),
+    p.add_argument("--data-dir", type=cli.existing_dir, default=None, help=data_dir_help)
+    p.add_argument("--out", type=cli.output_file(".npz"),
+                   default=str(PACK_PATH.parent.parent / "results" / PACK_PATH.name),
                    help=f"where to write the npz; the shipped one is assets/{PACK_PATH.name}, rewritten only when "
                    f"named here (default: results/{PACK_PATH.name}, git-ignored)")
     args = ap.parse_args(argv)

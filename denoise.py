@@ -51,6 +51,7 @@ used without a label (its null class). Colour images get one sigma for all three
 import argparse
 import math
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import cli
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist_uncond.pt"
@@ -66,6 +68,10 @@ ESTIMATORS = ("model", "mad", "immerkaer")
 
 class DenoiseError(ValueError):
     """Input the denoiser cannot take: wrong shape, range or type. The message says what was expected."""
+
+
+class RangeWarning(UserWarning):
+    """Images whose values look like another range than [-1, 1]: denoised as given, which is likely wrong."""
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -208,8 +214,10 @@ class Denoised:
 def check_images(images, channels=1):
     """Accept grey images (H, W), (N, H, W) or (N, 1, H, W), or colour ones (N, 3, H, W), in [-1, 1] plus noise, with
     the model's number of channels; return a float32 (N, C, H, W) tensor. Any size of at least 4 x 4 is taken (the
-    network is fully convolutional; see pad_to_4). Raise DenoiseError for anything else: other channels,
-    non-finite values, or values that say the image is in another range ([0, 255] or [0, 1])."""
+    network is fully convolutional; see pad_to_4). Raise DenoiseError for other shapes or channels, non-finite
+    values, and values beyond +-20, which only images in [0, 255] reach. A range that merely looks wrong is a
+    RangeWarning, not an error, because values alone cannot tell: a median outside [-1, 1], or every value in
+    [0, 1] (a [0, 1] image; but a light [-1, 1] image, a face or a sky, can look the same)."""
     if isinstance(images, np.ndarray):
         if not np.issubdtype(images.dtype, np.number):
             raise DenoiseError(f"images must be numbers, got dtype {images.dtype}")
@@ -236,9 +244,13 @@ def check_images(images, channels=1):
     if hi > 20 or lo < -20:
         raise DenoiseError(f"values span [{lo:.3g}, {hi:.3g}]: expected images in [-1, 1] (plus noise); for 8-bit "
                            f"images use x / 127.5 - 1")
-    if x.median().item() > 1.0 or x.median().item() < -1.0:
-        raise DenoiseError(f"the median value {x.median().item():.3g} lies outside [-1, 1]: expected images in "
-                           f"[-1, 1] (plus noise)")
+    median = x.median().item()
+    if not -1.0 <= median <= 1.0:
+        warnings.warn(f"the median value {median:.3g} lies outside [-1, 1]: the images are expected in [-1, 1] (plus "
+                      f"noise); denoised as given", RangeWarning, stacklevel=2)
+    elif lo >= 0.0 and hi <= 1.0 and hi > lo:
+        warnings.warn(f"every value lies in [{lo:.3g}, {hi:.3g}]: if these are images in [0, 1], map them to [-1, 1] "
+                      f"first (2 x - 1); denoised as given", RangeWarning, stacklevel=2)
     return x
 
 
@@ -316,7 +328,8 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
 
 
 def read_input(path, channels=1):
-    """A .png or .jpg (read by images.py at its own bit depth, mapped from [0, 1] to [-1, 1]; for a grey model (channels = 1) a colour PNG is read as its luminance,
+    """A .png or .jpg (read by images.py at its own bit depth, mapped from [0, 1] to [-1, 1]; for a grey model
+    (channels = 1) a colour PNG is read as its luminance,
     for a colour model a grey PNG is repeated over R, G, B) or a .npy array of images in [-1, 1]. Returns (images,
     kind): a PNG gives (H, W) grey or (1, 3, H, W) colour."""
     from images import PICTURE_SUFFIXES, ImageFileError, read_array, read_picture
@@ -351,12 +364,8 @@ def warn_if_clipped(images, share=0.05):
               file=sys.stderr)
 
 
-def check_out(ap, out):
-    """The --out of denoise.py and impute.py: a .png or .npy file, not a folder (an argparse error otherwise)."""
-    if Path(out).suffix.lower() not in (".png", ".npy"):
-        ap.error(f"--out must end in .png or .npy, got {out}")
-    if Path(out).is_dir():
-        ap.error(f"--out {out} is a folder; it names the file to write")
+# the --out of denoise.py and impute.py: a .png or .npy file to write (cli.output_file checks it while parsing)
+OUT_TYPE = cli.output_file(".png", ".npy")
 
 
 def write_output(path, images, kind):
@@ -387,24 +396,25 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("input", help="noisy image(s): a .png, or a .npy of (N, H, W) grey or (N, 3, H, W) colour values "
-                    "in [-1, 1]")
-    ap.add_argument("--out", required=True, help="where to write the result (.png or .npy)")
-    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+    ap.add_argument("input", type=cli.existing_file,
+                    help="noisy image(s): a .png, or a .npy of (N, H, W) grey or (N, 3, H, W) colour values in [-1, 1]")
+    ap.add_argument("--out", type=OUT_TYPE, required=True, help="where to write the result (.png or .npy)")
+    ap.add_argument("--checkpoint", type=cli.existing_file, default=str(DEFAULT_CHECKPOINT),
                     help="an unconditional DDPM (default: checkpoints/mnist_uncond.pt)")
-    ap.add_argument("--sigma", type=float, default=None,
+    ap.add_argument("--sigma", type=cli.non_negative, default=None,
                     help="the noise's standard deviation, in [-1, 1] image units (default: estimated by --estimator)")
     ap.add_argument("--estimator", choices=ESTIMATORS, default="model",
                     help="how sigma is estimated without --sigma: model (mad, refined twice by the DDPM's posterior "
                     "mean), mad (median of the finest Haar wavelet coefficients) or immerkaer (mean response of a "
                     "3x3 Laplacian difference) (default: model)")
-    ap.add_argument("--chains", type=int, default=1,
+    ap.add_argument("--chains", type=cli.positive_int, default=1,
                     help="average this many chains (posterior mean) (default: %(default)s)")
     ap.add_argument("--output", choices=("mean", "sample", "tweedie"), default="mean",
                     help="which estimate to write: the mean of the chains, one chain, or Tweedie's one-call "
                     "posterior mean (default: mean)")
-    ap.add_argument("--steps", type=int, default=None, help="DDIM with at most this many steps (default: full DDPM)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the chains' noise (default: 0)")
+    ap.add_argument("--steps", type=cli.positive_int, default=None,
+                    help="DDIM with at most this many steps (default: full DDPM)")
+    ap.add_argument("--seed", type=cli.seed, default=0, help="seed of the chains' noise (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
@@ -412,13 +422,6 @@ def main(argv=None):
 
     from checkpoint import CheckpointError, load_ddpm
 
-    if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma >= 0):
-        ap.error(f"--sigma must be a finite number >= 0, got {args.sigma}")
-    if args.chains < 1:
-        ap.error(f"--chains must be >= 1, got {args.chains}")
-    if args.steps is not None and args.steps < 1:
-        ap.error(f"--steps must be >= 1, got {args.steps}")
-    check_out(ap, args.out)
     try:
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)

@@ -25,9 +25,12 @@ The `--fast` flag of the scripts (figure scripts, sample.py, denoise.py) is fast
 import copy
 import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+import cli
 
 
 FLAG_HELP = ("the fast path (fast.py): bf16 autocast, channels-last and, on a CUDA GPU with Triton, the fused "
@@ -160,6 +163,10 @@ def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=T
     return FastPath(wrapped, step, concat, turned_on, left_off)
 
 
+ROOT = Path(__file__).resolve().parent
+
+
+@cli.command
 def main(argv=None):
     """Measure the levers on this machine, side by side in one run: the class-conditional sampler's time per step
     (guidance w = 2, so each step is one UNet pass over 2B images) for eager fp32 and each lever added in turn, and
@@ -177,27 +184,41 @@ def main(argv=None):
     from files import write_json
 
     ap = argparse.ArgumentParser(description=main.__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", default="checkpoints/mnist_class.pt",
+    ap.add_argument("--checkpoint", type=cli.existing_file, default=str(ROOT / "checkpoints" / "mnist_class.pt"),
                     help="the class-conditional DDPM whose sampler is timed (default: checkpoints/mnist_class.pt)")
-    ap.add_argument("--batch", type=int, default=256, help="images per chain (default: 256)")
-    ap.add_argument("--steps", type=int, default=5, help="reverse steps per timing (default: 5)")
-    ap.add_argument("--repeats", type=int, default=5, help="timings per variant, interleaved (default: 5)")
-    ap.add_argument("--quality", type=int, default=0,
+    ap.add_argument("--batch", type=cli.positive_int, default=256, help="images per chain (default: 256)")
+    ap.add_argument("--steps", type=cli.positive_int, default=5, help="reverse steps per timing (default: 5)")
+    ap.add_argument("--repeats", type=cli.positive_int, default=5,
+                    help="timings per variant, interleaved (default: 5)")
+    ap.add_argument("--quality", type=cli.non_negative_int, default=0,
                     help="samples per path for the quality guard (default: 0, no guard)")
     ap.add_argument("--compile", action="store_true", help="add a torch.compile row (its compile time is reported)")
-    ap.add_argument("--profile", default=None, help="profile one eager fp32 sampler step and one training step first, "
-                    "and write the operator tables (markdown) here")
-    ap.add_argument("--train-batch", type=int, default=0,
+    ap.add_argument("--profile", type=cli.output_file(".md"), default=None,
+                    help="profile one eager fp32 sampler step and one training step first, and write the operator "
+                    "tables (markdown) here")
+    ap.add_argument("--train-batch", type=cli.non_negative_int, default=0,
                     help="also time training steps (Algorithm 1, Adam) at this batch, fp32 against --fast "
                     "(default: 0, none)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=("auto", "torch"), default="auto",
                     help="auto: the fused kernels in the --fast rows where they can run; torch: leave them out of "
                     "every row (where their checks failed) (default: auto)")
-    ap.add_argument("--out", default=None, help="write the results as json here (default: printed only)")
+    ap.add_argument("--out", type=cli.output_file(".json"), default=None,
+                    help="write the results as json here (default: printed only)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     model, schedule, _ = load_ddpm(args.checkpoint, device)
+    if model.config.num_classes == 0 or model.config.cond_channels:
+        kind = "image-conditioned" if model.config.cond_channels else "unconditional"
+        raise SystemExit(f"error: {args.checkpoint}: fast.py times the class-conditional sampler (guidance w = 2); "
+                         f"this model is {kind}")
+    if args.steps > schedule.T:
+        raise SystemExit(f"error: --steps must lie in 1..{schedule.T} (the model's T), got {args.steps}")
+    clf = None
+    if args.quality:  # the judge, loaded (and checked to read this model's images) before any timing
+        clf, _ = load_classifier(ROOT / "checkpoints" / "classifier_mnist.pt")
+        if (model.config.image_channels, model.config.image_size) != (1, 28):
+            raise SystemExit("error: --quality judges with the MNIST classifier, which reads 28x28 grey images")
     if args.profile:
         write_profile(args.profile, model, schedule, device, args.batch, args.train_batch or 128)
     variants = {"eager fp32": fast_path(model, schedule, device, bf16=False, channels_last=False, fused=False),
@@ -221,7 +242,7 @@ def main(argv=None):
     variants = dict(by_levers.values())
     fast_name = "--fast (+ fused kernels on a GPU)"  # the --fast path: every lever but torch.compile
     g = torch.Generator(device=device).manual_seed(0)
-    y = torch.arange(args.batch, device=device) % 10
+    y = torch.arange(args.batch, device=device) % model.config.num_classes
     x = torch.randn(args.batch, model.config.image_channels, model.config.image_size, model.config.image_size,
                     device=device, generator=g)
 
@@ -277,8 +298,7 @@ def main(argv=None):
     if args.train_batch:
         result["training"] = time_training(model, schedule, device, args.train_batch, args.repeats, args.compile)
     if args.quality:
-        clf, _ = load_classifier("checkpoints/classifier_mnist.pt")
-        labels = torch.arange(args.quality, device=device) % 10
+        labels = torch.arange(args.quality, device=device) % model.config.num_classes
         result["quality"] = {}
         for name in ("eager fp32", fast_name):
             v = variants[name]
@@ -306,13 +326,13 @@ def write_profile(path, model, schedule, device, batch, train_batch, top=12):
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     shape = (model.config.image_channels, model.config.image_size, model.config.image_size)
     g = torch.Generator(device=device).manual_seed(0)
-    y = torch.arange(batch, device=device) % 10
+    y = torch.arange(batch, device=device) % model.config.num_classes
     x = torch.randn(batch, *shape, device=device, generator=g)
     eps_fn = EpsFunction(model, y=y, guidance=2.0)
     trainee = copy.deepcopy(model).train()
     opt = torch.optim.Adam(trainee.parameters(), lr=1e-4)
     x0 = torch.rand(train_batch, *shape, device=device, generator=g) * 2 - 1
-    y0 = torch.randint(0, 10, (train_batch,), device=device, generator=g)
+    y0 = torch.randint(0, model.config.num_classes, (train_batch,), device=device, generator=g)
 
     def train_step():
         loss = training_loss(trainee, schedule, x0, y=y0, generator=g)
@@ -348,7 +368,7 @@ def time_training(model, schedule, device, batch, repeats, compile=False):
     g = torch.Generator(device=device).manual_seed(0)
     x0 = torch.rand(batch, model.config.image_channels, model.config.image_size, model.config.image_size,
                     device=device, generator=g) * 2 - 1
-    y = torch.randint(0, 10, (batch,), device=device, generator=g)
+    y = torch.randint(0, model.config.num_classes, (batch,), device=device, generator=g)
     settings = [("fp32", False, False, False), ("--fast", True, False, False)]
     if compile:
         settings += [("--fast + torch.compile", True, True, False),

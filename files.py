@@ -2,13 +2,25 @@
 
 atomic_write calls a writer on a temporary file beside the target, flushes it to disk, then renames it over the
 target: an interrupted run leaves the old file (or none), never a truncated one. The writers take an open binary
-file, so numpy, matplotlib and torch write straight into it.
+file, so numpy, matplotlib and torch write straight into it. A process killed mid-write leaves its temporary file
+(<name>.<random>.tmp) behind; remove_stale_temporaries clears those of one target.
+write_json refuses NaN and infinity (json has neither; Python would write the non-standard NaN); read_json is the
+one reader of the project's json files, with a FileError naming the file for anything unreadable.
 """
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
+
+
+class FileError(ValueError):
+    """A file given to the project that cannot be used: missing, empty, truncated, of another kind or content."""
+
+
+class NonFiniteError(ValueError):
+    """A result that holds NaN or infinity where a number is to be written."""
 
 
 def atomic_write(path, write):
@@ -38,9 +50,57 @@ def write_text(path, text):
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def remove_stale_temporaries(path, before):
+    """Remove the temporary files that interrupted atomic writes of `path` left beside it (<name>.*.tmp), those last
+    changed before the time `before` (seconds since the epoch; a write still under way is newer). Returns them."""
+    path = Path(path)
+    stale = [p for p in path.parent.glob(f"{path.name}.*.tmp") if p.is_file() and p.stat().st_mtime < before]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def non_finite(obj, where=""):
+    """The place of the first NaN or infinite float in a json-like object ("metrics.final.psnr.mean"), or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "the value"
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        found = non_finite(v, f"{where}.{k}" if where else str(k))
+        if found:
+            return found
+    return None
+
+
 def write_json(path, obj):
-    """A json file (indented one space), atomically."""
-    write_text(path, json.dumps(obj, indent=1))
+    """A json file (indented one space), atomically. NaN and infinity are refused (NonFiniteError, nothing
+    written): json has no such numbers, and a NaN in a result is a fault to report, not a value to keep."""
+    try:
+        text = json.dumps(obj, indent=1, allow_nan=False)
+    except ValueError:
+        raise NonFiniteError(f"{path}: not written: {non_finite(obj)} is not a finite number") from None
+    write_text(path, text)
+
+
+def read_json(path, keys=()):
+    """A json file the project wrote (or a person gave it), checked to be an object with the top-level `keys`.
+    FileError for a missing, empty or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileError(f"{path}: no such file")
+    try:
+        obj = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FileError(f"{path}: not a readable json file ({e})") from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise FileError(f"{path}: has no {', '.join(repr(k) for k in missing)}; not a json written by this project")
+    return obj
 
 
 def write_npz(path, arrays, compressed=True):

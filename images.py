@@ -2,6 +2,8 @@
 
     read_array(path)        a .npy array of numbers (never a pickle), with a clear error for an empty, truncated
                             or non-numeric file
+    read_npz(path)          every array of a .npz (never a pickle), loaded at once; asking for an array it does
+                            not hold is an ImageFileError naming the file and the arrays it has
     open_picture(path)      a PNG / JPEG opened by Pillow, its size checked against MAX_PIXELS before any pixel is
                             decoded (a small file can hold a huge image: a 20000 x 20000 PNG of one colour is 400 kB)
     picture_values(im)      its pixels as floats in [0, 1], scaled by the file's own bit depth (a 16-bit PNG is
@@ -12,9 +14,12 @@ Every failure is an ImageFileError (a ValueError) whose message names the file a
 print it as one line. denoise.py, impute.py and the folder dataset (data.load_folder) read through here.
 """
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from files import FileError
 
 # the largest picture read, in pixels: a 6000 x 6000 photograph passes, a decompression bomb does not. A larger image
 # would not fit the models here anyway (a 28 x 28 digit model runs on any size, but a chain over 36 M pixels is hours).
@@ -24,7 +29,7 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GREY_DEPTHS = {"1": 1, "L": 255, "LA": 255, "I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535}
 
 
-class ImageFileError(ValueError):
+class ImageFileError(FileError):
     """An image file that cannot be used: missing, empty, truncated, of another kind, or too large."""
 
 
@@ -46,10 +51,41 @@ def read_array(path):
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:  # EOFError: a truncated header; ValueError: pickles, bad data
-        raise ImageFileError(f"{path}: not a readable .npy array ({e})") from None
+        # numpy takes any file without the .npy header for a pickle and suggests allow_pickle: never here
+        why = ("it holds Python objects, not numbers, and those are never unpickled (that can run code)"
+               if "Object arrays" in str(e) else
+               "no .npy header: another kind of file, or a pickle, which is never loaded (that can run code)"
+               if "pickle" in str(e) else str(e))
+        raise ImageFileError(f"{path}: not a readable .npy array ({why})") from None
     if not isinstance(arr, np.ndarray) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ImageFileError(f"{path}: holds {getattr(arr, 'dtype', type(arr).__name__)}, not numbers")
     return arr.astype(np.float32)
+
+
+class Arrays(dict):
+    """The arrays of one .npz, by name; a name it does not hold is an ImageFileError, not a KeyError."""
+
+    def __init__(self, path, arrays):
+        super().__init__(arrays)
+        self.path = path
+
+    def __missing__(self, name):
+        raise ImageFileError(f"{self.path}: holds no array {name!r} (it has {', '.join(sorted(self)) or 'none'})")
+
+
+def read_npz(path):
+    """Every array of a .npz file, read at once (pickled object arrays are refused), as an Arrays dict."""
+    path = check_file(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ImageFileError(f"{path}: a single .npy array, not a .npz archive of named arrays")
+        with npz:
+            return Arrays(path, {name: npz[name] for name in npz.files})
+    except ImageFileError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise ImageFileError(f"{path}: not a readable .npz archive ({e})") from None
 
 
 def open_picture(path, max_pixels=MAX_PIXELS):

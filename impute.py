@@ -49,7 +49,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from denoise import DenoiseError, check_images, check_out, pad_to_4, read_input, write_output
+import cli
+from denoise import OUT_TYPE, DenoiseError, check_images, pad_to_4, read_input, write_output
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist_uncond.pt"
@@ -58,6 +59,7 @@ METHODS = ("repaint", "ddnm")
 # RePaint paper's 10 passes cost twice that for little more on the missing pixels here; docs/beyond.md ("Imputation
 # with no imputation model") measures 2, 3, 5 and 10 passes against none on 32 test digits.
 DEFAULT_JUMPS, DEFAULT_RESAMPLE = 10, 5
+MAX_CALLS = 100_000  # network calls per chain that a walk may take (the default: 960): more is a typo, or days
 
 
 class ImputeError(DenoiseError):
@@ -76,7 +78,12 @@ def walk(T, jumps, resample):
     Example: walk(6, 2, 2) = [6, 5, 4, 6, 5, 4, 3, 2, 4, 3, 2, 1, 0]."""
     if resample < 1 or jumps < 1:
         raise ImputeError(f"jumps and resample must be >= 1, got jumps={jumps}, resample={resample}")
-    passes_left = {t: resample - 1 for t in range(jumps, T - jumps + 1, jumps)}
+    resample_at = range(jumps, T - jumps + 1, jumps)
+    calls = T + (resample - 1) * jumps * len(resample_at)  # each extra pass at t goes down `jumps` steps again
+    if calls > MAX_CALLS:
+        raise ImputeError(f"jumps={jumps}, resample={resample} make {calls:,} network calls per chain, more than "
+                          f"{MAX_CALLS:,}; ask for fewer passes")
+    passes_left = {t: resample - 1 for t in resample_at}
     t, ts = T, [T]
     while t > 0:
         t -= 1
@@ -190,6 +197,9 @@ def check_inputs(images, mask, channels):
         odd = m4[(m4 != 0) & (m4 != 1)]
         raise ImputeError(f"the mask must hold only 0 (missing) and 1 (known); found {odd.numel()} other values, "
                           f"such as {odd[0].item():.3g}")
+    bad = int((m4.bool() & ~torch.isfinite(x4)).sum())  # (N, C, H, W): a shared mask broadcasts over C
+    if bad:
+        raise ImputeError(f"{bad} known pixel(s) (mask 1) hold NaN or infinity; only missing pixels (mask 0) may")
     try:
         x = check_images(torch.where(m4.bool(), x4, torch.zeros(())), channels)  # missing pixels are never read
     except DenoiseError as e:
@@ -308,29 +318,30 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("input", help="image(s) with missing pixels: a .png, or a .npy of (N, H, W) grey or (N, 3, H, W) "
-                    "colour values in [-1, 1]")
+    ap.add_argument("input", type=cli.existing_file,
+                    help="image(s) with missing pixels: a .png, or a .npy of (N, H, W) grey or (N, 3, H, W) colour "
+                    "values in [-1, 1] (NaN allowed in the missing pixels)")
     ap.add_argument("--mask", required=True, help="1 = known, 0 = missing: a .png (white = known) or .npy of the "
                     "input's shape, or a named mask: random:F (a share F missing), block, left-half, rows")
-    ap.add_argument("--out", required=True, help="where to write the result (.png or .npy)")
+    ap.add_argument("--out", type=OUT_TYPE, required=True, help="where to write the result (.png or .npy)")
     ap.add_argument("--save-masked", action="store_true",
                     help="also write the damaged input, its missing pixels shown as a grey checkerboard, beside --out "
                     "(filled.png -> filled_masked.png)")
-    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+    ap.add_argument("--checkpoint", type=cli.existing_file, default=str(DEFAULT_CHECKPOINT),
                     help="an unconditional DDPM (default: checkpoints/mnist_uncond.pt)")
     ap.add_argument("--method", choices=METHODS, default="repaint",
                     help="repaint: known pixels drawn from the forward process at every step; ddnm: the model's "
                     "clean-image guess projected onto the known pixels (default: repaint)")
-    ap.add_argument("--jumps", type=int, default=DEFAULT_JUMPS,
+    ap.add_argument("--jumps", type=cli.positive_int, default=DEFAULT_JUMPS,
                     help="steps each resampling jump goes back (default: %(default)s)")
-    ap.add_argument("--resample", type=int, default=DEFAULT_RESAMPLE,
+    ap.add_argument("--resample", type=cli.positive_int, default=DEFAULT_RESAMPLE,
                     help="passes over the chain in all (1: no resampling; each pass costs about T network calls) "
                     "(default: %(default)s)")
-    ap.add_argument("--chains", type=int, default=1,
+    ap.add_argument("--chains", type=cli.positive_int, default=1,
                     help="average this many chains (posterior mean) (default: %(default)s)")
     ap.add_argument("--output", choices=("mean", "sample"), default="mean",
                     help="which estimate to write: the mean of the chains or one chain (default: mean)")
-    ap.add_argument("--seed", type=int, default=0,
+    ap.add_argument("--seed", type=cli.seed, default=0,
                     help="seed of the chains' noise (a named random mask is always drawn with seed 0) (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
@@ -341,17 +352,14 @@ def main(argv=None):
 
     from checkpoint import CheckpointError, load_ddpm
 
-    for name in ("jumps", "resample", "chains"):
-        if getattr(args, name) < 1:
-            ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    check_out(ap, args.out)
     try:
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
         check_model(model)
         images, kind = read_input(args.input, model.config.image_channels)
-        shape = check_images(images, model.config.image_channels).shape
+        shape = as_4d(as_tensor(images, "images"), model.config.image_channels).shape  # checked with the mask below
         mask = read_mask(args.mask, (shape[0], 1, *shape[2:]))  # a named mask: one for all channels
+        check_inputs(images, mask, model.config.image_channels)  # NaN allowed where the mask says missing
         g = torch.Generator(device=device).manual_seed(args.seed)
         step = kernels.choose(args.kernels, device, schedule)[0]  # RePaint's step: ddpm.py's, or the fused kernel
         calls = network_calls(schedule.T, args.jumps, args.resample) * args.chains

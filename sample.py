@@ -12,6 +12,7 @@ images on the same device.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import cli
 import fast
 import kernels
 from checkpoint import CheckpointError, load_ddpm
@@ -35,34 +37,34 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "mnist_cl
 
 def parse(argv=None):
     ap = argparse.ArgumentParser(description="Sample images from a trained DDPM checkpoint.")
-    ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+    ap.add_argument("--checkpoint", type=cli.existing_file, default=str(DEFAULT_CHECKPOINT),
                     help="a 'ddpm' checkpoint written by train.py (default: checkpoints/mnist_class.pt, the shipped "
                     "class-conditional MNIST model)")
-    ap.add_argument("--n", type=int, default=100, help="number of images (default: 100)")
-    ap.add_argument("--class", dest="label", type=int, default=None,
+    ap.add_argument("--n", type=cli.positive_int, default=100, help="number of images (default: 100)")
+    ap.add_argument("--class", dest="label", type=cli.non_negative_int, default=None,
                     help="class to draw (class-conditional models); default: all classes in turn")
-    ap.add_argument("--guidance", type=float, default=None,
+    ap.add_argument("--guidance", type=cli.non_negative, default=None,
                     help=f"classifier-free guidance weight w >= 0 (class-conditional models; "
                          f"default {DEFAULT_GUIDANCE})")
     ap.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
                     help="ddpm: the full chain of T steps (Algorithm 2); ddim: fewer, larger steps (--steps) "
                     "(default: ddpm)")
-    ap.add_argument("--steps", type=int, default=50, help="DDIM steps (with --sampler ddim; default: 50)")
-    ap.add_argument("--eta", type=float, default=0.0,
+    ap.add_argument("--steps", type=cli.positive_int, default=50, help="DDIM steps (with --sampler ddim; default: 50)")
+    ap.add_argument("--eta", type=cli.fraction, default=0.0,
                     help="DDIM eta: 0 deterministic, 1 as much noise per step as DDPM (default: 0.0)")
-    ap.add_argument("--batch-size", type=int, default=1000,
+    ap.add_argument("--batch-size", type=cli.positive_int, default=1000,
                     help="images sampled at once; a larger --n runs in batches of this size, one after another, so "
                     "memory stays bounded (the same --seed with n <= batch size gives the same images as one batch) "
                     "(default: 1000)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the chains' noise (default: 0)")
+    ap.add_argument("--seed", type=cli.seed, default=0, help="seed of the chains' noise (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--out", default="samples/samples",
+    ap.add_argument("--out", type=cli.output_file(), default="samples/samples",
                     help="output path without extension, for the .png and .npz (default: samples/samples, in the "
                     "git-ignored samples/)")
-    ap.add_argument("--classifier", default=None,
+    ap.add_argument("--classifier", type=cli.existing_file, default=None,
                     help="a 'classifier' checkpoint: report which classes it sees in the samples (and how often the "
                          "class asked for), also written to <out>.json")
     return ap.parse_args(argv)
@@ -83,12 +85,21 @@ def labels_for(args, num_classes):
     return (torch.arange(args.n) // per).clamp(max=num_classes - 1)
 
 
+def check_memory(n, config):
+    """Exit with a clear line if the n images (every one is kept for the .npz, in float32) would not fit in memory:
+    better than an allocator traceback after the first batches have run."""
+    need = n * config.image_channels * config.image_size ** 2 * 4 * 2  # the images, and their numpy copy
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # a system that does not say
+        return
+    if need > have:
+        sys.exit(f"error: --n {n} needs about {need / 1e9:.3g} GB to hold the images, more than this machine's "
+                 f"{have / 1e9:.3g} GB; ask for fewer")
+
+
 def main(argv=None):
     args = parse(argv)
-    if args.n < 1:
-        raise SystemExit(f"error: --n must be >= 1, got {args.n}")
-    if args.guidance is not None and args.guidance < 0:
-        raise SystemExit(f"error: --guidance must be >= 0, got {args.guidance}")
     for suffix in (".png", ".npz", ".json"):
         if Path(args.out).with_suffix(suffix).is_dir():
             raise SystemExit(f"error: {Path(args.out).with_suffix(suffix)} is a folder; --out is a path without "
@@ -102,7 +113,17 @@ def main(argv=None):
         sys.exit("error: this model is conditioned on a corrupted image; use the experiments/fig6 or fig7 scripts")
     if args.sampler == "ddim" and not 1 <= args.steps <= schedule.T:
         sys.exit(f"error: --steps must lie in 1..{schedule.T}, got {args.steps}")
+    check_memory(args.n, model.config)
     y = labels_for(args, model.config.num_classes)
+    clf = None
+    if args.classifier:  # loaded before the chains run: a wrong file costs nothing
+        try:
+            clf, _ = load_classifier(args.classifier)
+        except CheckpointError as e:
+            sys.exit(f"error: {e}")
+        if (model.config.image_channels, model.config.image_size) != (1, 28):
+            sys.exit(f"error: --classifier reads 28x28 grey images; this model draws {model.config.image_channels}"
+                     f"-channel {model.config.image_size}x{model.config.image_size} ones")
 
     g = torch.Generator(device=device).manual_seed(args.seed)
     # the images the model was trained on: channels and size from its config (old checkpoints: 28x28)
@@ -157,18 +178,14 @@ def main(argv=None):
     write_npz(out.with_suffix(".npz"), {"images": images, "labels": labels}, compressed=False)
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')} (checkpoint step {ckpt['step']})")
     if args.classifier:
-        report = judge(args.classifier, x.clamp(-1, 1).cpu(), y)
+        report = judge(clf, x.clamp(-1, 1).cpu(), y)
         write_json(out.with_suffix(".json"), report)
         print(json.dumps(report, indent=1))
 
 
-def judge(classifier_path, images, labels):
+def judge(clf, images, labels):
     """What a trained classifier sees in the samples: the count of each predicted class and, where labels were asked
     for, the share classified as the label asked for (the quality bar of a class-conditional model)."""
-    try:
-        clf, _ = load_classifier(classifier_path)
-    except CheckpointError as e:
-        sys.exit(f"error: {e}")
     pred = predict(clf, images)
     report = {"n": len(pred), "predicted_class_counts": torch.bincount(pred, minlength=10).tolist(),
               "classes_covered": int((torch.bincount(pred, minlength=10) > 0).sum())}

@@ -40,9 +40,11 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+import cli
 import corruptions
 import data
 from checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, load_weights
+from files import remove_stale_temporaries
 from ddpm import Schedule, training_inputs, training_loss
 from devices import DEVICE_HELP, resolve_device
 from unet import UNet, UNetConfig, count_parameters
@@ -79,6 +81,9 @@ class TrainConfig:
 
 
 CONDS = ("none", "class", "image", "image+class")
+PROCESS_START = time.time()  # a checkpoint.pt.*.tmp older than this was left by an interrupted save, not by this run
+# the largest settings taken: a width or T past these is a typo, and would fail deep inside with an allocator error
+MAX_WIDTH, MAX_T, MAX_IMAGE_SIZE = 1024, 100_000, 1024
 
 # fields that define the model or the data it learns; a resumed run may not change them
 FROZEN = ("dataset", "cond", "corruption", "corruption_level", "corruption_level_max", "probabilistic", "tau",
@@ -91,8 +96,8 @@ def check_config(cfg):
     checks = [
         (cfg.dataset in data.TRAIN_DATASETS, f"--dataset must be one of {', '.join(data.TRAIN_DATASETS)}"),
         (cfg.channels in (0, 1, 3), "--channels must be 1 (grey) or 3 (RGB)"),
-        (cfg.image_size == 0 or (cfg.image_size >= 4 and cfg.image_size % 4 == 0),
-         "--image-size must be a multiple of 4 (the UNet halves it twice)"),
+        (cfg.image_size == 0 or (4 <= cfg.image_size <= MAX_IMAGE_SIZE and cfg.image_size % 4 == 0),
+         f"--image-size must be a multiple of 4 (the UNet halves it twice), at most {MAX_IMAGE_SIZE}"),
         (cfg.dataset == "folder" or cfg.channels == cfg.image_size == 0,
          "--channels and --image-size apply to --dataset folder; the other datasets have their own"),
         (cfg.cond in CONDS, f"--cond must be one of {', '.join(CONDS)}"),
@@ -103,12 +108,14 @@ def check_config(cfg):
         (cfg.corruption_level >= 0, "--corruption-level must be >= 0"),
         (cfg.tau > 0, "--tau must be > 0"),
         (not cfg.probabilistic or "image" in cfg.cond, "--probabilistic only applies to --cond image (or image+class)"),
-        (cfg.width >= 8 and cfg.width % 8 == 0, "--width must be a positive multiple of 8"),
-        (cfg.T >= 2, "--T must be >= 2"),
+        (8 <= cfg.width <= MAX_WIDTH and cfg.width % 8 == 0, f"--width must be a multiple of 8 in 8..{MAX_WIDTH}"),
+        (2 <= cfg.T <= MAX_T, f"--T must lie in 2..{MAX_T}"),
         (cfg.schedule in ("linear", "cosine"), "--schedule must be linear or cosine"),
         (cfg.steps >= 1, "--steps must be >= 1"),
         (cfg.batch_size >= 1, "--batch-size must be >= 1"),
         (cfg.lr > 0, "--lr must be > 0"),
+        (cfg.warmup >= 0, "--warmup must be >= 0"),
+        (cfg.grad_clip >= 0, "--grad-clip must be >= 0 (0: off)"),
         (0 <= cfg.ema < 1, "--ema must lie in [0, 1)"),
         (0 <= cfg.p_uncond < 1, "--p-uncond must lie in [0, 1)"),
         (cfg.limit >= 0, "--limit must be >= 0"),
@@ -235,6 +242,8 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     x_all, y_all, class_names = load_training_data(cfg, data_dir)
+    if cfg.batch_size > len(x_all):  # batch_indices would cut every batch to the whole data: not the batch asked for
+        raise data.DataError(f"--batch-size {cfg.batch_size} is more than the {len(x_all)} training images")
     model, ema, opt, gen = build(cfg, device, x_all, len(class_names))
     step, wall = 0, 0.0
     if resume is not None:
@@ -260,6 +269,10 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     schedule = Schedule(cfg.T, cfg.schedule).to(device)
     writer = rank == 0  # only rank 0 writes the log, the checkpoints and the progress bar
     if writer:
+        removed = remove_stale_temporaries(ckpt_path, PROCESS_START)  # what a killed run's save left behind
+        if removed:
+            print(f"removed {len(removed)} temporary file(s) of an interrupted save: "
+                  f"{', '.join(p.name for p in removed)}", flush=True)
         print(f"UNet: {count_parameters(model):,} parameters, {model.config}; {len(x_all)} training images; "
               f"device {device}; {world} process(es), {share} images each per step; steps {step} -> {cfg.steps}",
               flush=True)
@@ -373,6 +386,8 @@ HELP = {
     "compile": "torch.compile the training network (tens of seconds before the first step; pays on a GPU)",
     "sync_every": "read the losses back from the device every this many steps (and at every checkpoint)",
 }
+# the argparse type of each TrainConfig field that is not its default's type: seeds and finite numbers (cli.py)
+TYPES = {"seed": cli.seed, **{f.name: cli.finite_float for f in fields(TrainConfig) if isinstance(f.default, float)}}
 CHOICES = {"dataset": data.TRAIN_DATASETS, "cond": CONDS, "corruption": ("pixels", "noise"),
            "schedule": ("linear", "cosine"), "channels": (0, 1, 3)}
 
@@ -385,26 +400,53 @@ def parse(argv=None):
         if f.type is bool or f.type == "bool":
             ap.add_argument(flag, action="store_true", help=text)
         else:
-            ap.add_argument(flag, type=type(f.default), choices=CHOICES.get(f.name), help=text)
-    ap.add_argument("--epochs", type=float, help="train for this many passes over the data (sets --steps)")
-    ap.add_argument("--out", help="output folder (default: runs/<dataset>_<cond>)")
-    ap.add_argument("--resume", help="checkpoint to continue from; its settings are kept")
-    ap.add_argument("--data-dir", help="data root (default: $DDPM_DATA_DIR or ./data)")
+            ap.add_argument(flag, type=TYPES.get(f.name, type(f.default)), choices=CHOICES.get(f.name), help=text)
+    ap.add_argument("--epochs", type=cli.positive_float,
+                    help="train for this many passes over the data (sets --steps; give one or the other)")
+    ap.add_argument("--out", type=cli.output_dir, help="output folder (default: runs/<dataset>_<cond>)")
+    ap.add_argument("--resume", type=cli.existing_file, help="checkpoint to continue from; its settings are kept")
+    ap.add_argument("--data-dir", type=cli.existing_dir,
+                    help="data root, or the folder of images of --dataset folder (default: $DDPM_DATA_DIR or ./data; "
+                    "a resumed run: the checkpoint's, then $DDPM_DATA_DIR)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap.parse_args(argv)
+
+
+def resumable(ckpt, path):
+    """CheckpointError unless the checkpoint holds what a resumed run needs: an exported one (checkpoint.export, such
+    as the shipped checkpoints/*.pt) keeps only the EMA weights, for sampling."""
+    missing = [k for k in ("model", "optimizer", "rng", "step", "wall_time_s") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: an exported checkpoint (EMA weights only, for sampling; no "
+                              f"{', '.join(missing)}) cannot be resumed; resume from the checkpoint.pt that train.py "
+                              f"wrote, or start a new run")
+
+
+def resume_data_dir(data_dir, resume):
+    """Where a resumed run finds its data: --data-dir, else the folder stored in the checkpoint (where it still
+    exists), else $DDPM_DATA_DIR or ./data (data.data_root)."""
+    if data_dir is not None:
+        return data_dir
+    stored = resume.get("data_dir")
+    if stored and (Path(stored).is_dir() or resume["train_config"].get("dataset") == "folder"):
+        return stored  # a folder dataset has no other place: a missing folder is reported by load_folder
+    return None
 
 
 def main(argv=None):
     args = vars(parse(argv))
     resume_path, data_dir = args.pop("resume", None), args.pop("data_dir", None)
     out, epochs = args.pop("out", None), args.pop("epochs", None)
+    if epochs is not None and "steps" in args:
+        raise SystemExit("error: --epochs sets --steps: give one or the other")
     device = resolve_device(args.pop("device"))
     progress = not args.pop("no_progress", False)
     resume = None
     try:
         if resume_path:
             resume = load_checkpoint(resume_path, "ddpm")
+            resumable(resume, resume_path)
             cfg = TrainConfig(**resume["train_config"])
             changed = [f"--{k.replace('_', '-')} {v} (checkpoint: {getattr(cfg, k)})"
                        for k, v in args.items() if k in FROZEN and v != getattr(cfg, k)]
@@ -414,19 +456,17 @@ def main(argv=None):
             for k, v in args.items():
                 setattr(cfg, k, v)
             out = out or str(Path(resume_path).parent)
-            if data_dir is None and not os.environ.get("DDPM_DATA_DIR"):
-                data_dir = resume.get("data_dir")
+            data_dir = resume_data_dir(data_dir, resume)
         else:
             cfg = TrainConfig(**args)
+        out = cli.checked(cli.output_dir, out or f"runs/{cfg.dataset}_{cfg.cond}", "--out")  # before any data is read
+        check_config(cfg)
         if epochs is not None:
-            if epochs <= 0:
-                raise SystemExit("error: --epochs must be > 0")
             n = len(load_training_data(cfg, data_dir)[1])
             cfg.steps = max(1, math.ceil(epochs * n / cfg.batch_size))
-        check_config(cfg)
         if resume is not None and cfg.steps <= resume["step"]:
             raise SystemExit(f"error: the checkpoint is already at step {resume['step']}; ask for more --steps")
-        train(cfg, out or f"runs/{cfg.dataset}_{cfg.cond}", device, resume, progress, data_dir)
+        train(cfg, out, device, resume, progress, data_dir)
     except (data.DataError, CheckpointError, FloatingPointError) as e:
         sys.exit(f"error: {e}")
     finally:

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import corruptions
 import data
 import denoise
@@ -175,6 +176,7 @@ def markdown(sigmas, table, methods, estimators, judges):
     return "\n".join(lines) + "\n"
 
 
+@cli.command(errors=(denoise.DenoiseError,))
 def main(argv=None):
     doc = __doc__
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -183,7 +185,7 @@ def main(argv=None):
                     help="the test images and the unconditional model (Fashion-MNIST has no conditional denoisers) "
                     "(default: mnist)")
     ap.add_argument("--n", type=flags.positive_int, default=32, help="test images per sigma (default: 32)")
-    ap.add_argument("--sigmas", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3, 0.5],
+    ap.add_argument("--sigmas", type=cli.positive_float, nargs="+", default=[0.05, 0.1, 0.2, 0.3, 0.5],
                     help="the additive noise levels, standard deviations on images in [-1, 1] as Fig. 7's and "
                     "denoise.py's --sigma (default: 0.05 0.1 0.2 0.3 0.5)")
     ap.add_argument("--chains", type=flags.positive_int, default=4,

@@ -9,6 +9,7 @@ Runtime: 8 s with the defaults on the 2-core development CPU
 """
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import drawing
 import flags
 import loading
@@ -21,6 +22,7 @@ from paths import CHECKPOINTS
 DEFAULTS = {"noise": 0.3, "start": 0.0, "n": 8, "guidance": 0.0, "checkpoint": CHECKPOINTS / "mnist_class.pt"}
 
 
+@cli.command
 def main(argv=None):
     ap = flags.figure_parser(__doc__, DEFAULTS)
     ap.add_argument("--repeats", type=flags.positive_int, default=40, help="how many times the step runs (default: %(default)s)")

@@ -9,6 +9,7 @@ Runtime: 12 s with the defaults on the 2-core development CPU
 """
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import flags
 from fig1_matched_timestep import noisy_start
 from paths import CHECKPOINTS
@@ -17,6 +18,7 @@ DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "cycles": 1, "guidance": 0.0,
             "checkpoint": CHECKPOINTS / "mnist_class.pt"}
 
 
+@cli.command
 def main(argv=None):
     args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
     return noisy_start(args, "fig4_wrong_timestep", "mnist", "class",

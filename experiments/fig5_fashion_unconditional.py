@@ -8,6 +8,7 @@ Writes results/fig5_fashion_unconditional.png, .npz, .json.
 """
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import flags
 from fig1_matched_timestep import noisy_start
 from paths import CHECKPOINTS
@@ -16,6 +17,7 @@ DEFAULTS = {"noise": 0.3, "start": 1.0, "n": 8, "cycles": 1,
             "checkpoint": CHECKPOINTS / "fashion_uncond.pt"}
 
 
+@cli.command
 def main(argv=None):
     args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
     return noisy_start(args, "fig5_fashion_unconditional", "fashion", "none",

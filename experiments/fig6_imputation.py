@@ -15,6 +15,7 @@ Fig. 7 runs the same chain (`conditioned_chain`) with a noisy image and the prob
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import drawing
 import flags
 import loading
@@ -47,6 +48,7 @@ def baseline_fills(corrupted, mask):
     return {"zeros": corrupted, "mean": mean_fill, "blur": blur_fill}
 
 
+@cli.command
 def main(argv=None):
     args = flags.figure_parser(__doc__, DEFAULTS).parse_args(argv)
     name = "fig6_imputation"

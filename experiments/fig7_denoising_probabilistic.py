@@ -17,6 +17,7 @@ Writes results/fig7_denoising_probabilistic.png, .npz, .json (with --no-probabil
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import drawing
 import flags
 import loading
@@ -31,6 +32,7 @@ DEFAULTS = {"sigma": 0.3, "start": 1.0, "n": 8, "checkpoint": "(see --no-probabi
 MODELS = {True: CHECKPOINTS / "mnist_denoise_prob.pt", False: CHECKPOINTS / "mnist_denoise_plain.pt"}
 
 
+@cli.command
 def main(argv=None):
     ap = flags.figure_parser(__doc__, DEFAULTS)
     ap.add_argument("--no-probabilistic", action="store_true",

@@ -2,39 +2,22 @@
 
 figure_parser   the flags of the seven figure scripts, with the paper's values as each script's defaults
 add_run_flags   the flags of the scripts beyond the paper (--checkpoint-dir, --seed, --device, --kernels, ...)
-fraction, positive_int, output_dir   argparse types that reject bad values with a clear message
+fraction, positive_int, output_dir   cli.py's argparse types, under the names the scripts use
 """
 
 import argparse
 from pathlib import Path
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import kernels
 from devices import DEVICE_HELP
 from fast import FLAG_HELP as FAST_HELP
 from paths import RESULTS, ROOT
 
 
-def fraction(text):
-    """argparse type for a fraction of the chain in [0, 1]."""
-    v = float(text)
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {v}")
-    return v
-
-
-def positive_int(text):
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def output_dir(text):
-    """argparse type for an output folder: it may not exist yet, but it may not be a file."""
-    if Path(text).exists() and not Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file; --out names the folder the outputs go into")
-    return text
+# the argparse types, from cli.py, the one place every script's flags are checked (flags.fraction etc. stay valid)
+fraction, positive_int, output_dir = cli.fraction, cli.positive_int, cli.output_dir
 
 
 def shown(path):
@@ -45,11 +28,12 @@ def shown(path):
 
 def add_common_flags(ap, out):
     """--seed, --device, --kernels, --data-dir, --out, --no-progress: the flags of every experiment script."""
-    ap.add_argument("--seed", type=int, default=0, help="seed of every random draw: noise, masks, chains "
+    ap.add_argument("--seed", type=cli.seed, default=0, help="seed of every random draw: noise, masks, chains "
                     "(default: %(default)s)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
-    ap.add_argument("--data-dir", default=None, help="full datasets (default: $DDPM_DATA_DIR, ./data, else the "
+    ap.add_argument("--data-dir", type=cli.existing_dir, default=None,
+                    help="full datasets (default: $DDPM_DATA_DIR, ./data, else the "
                     "shipped pack of test images)")
     ap.add_argument("--out", type=output_dir, default=str(out),
                     help=f"output folder (default: {Path(out).relative_to(ROOT)}/)")
@@ -94,7 +78,7 @@ def figure_parser(doc, defaults):
         ap.add_argument("--cycles", type=positive_int, default=defaults["cycles"],
                         help="run the chain again on its own output this many times in all (default: %(default)s)")
     if "guidance" in defaults:
-        ap.add_argument("--guidance", type=float, default=defaults["guidance"],
+        ap.add_argument("--guidance", type=cli.non_negative, default=defaults["guidance"],
                         help="classifier-free guidance weight w >= 0 (default: %(default)s)")
     return ap
 
@@ -103,6 +87,6 @@ def add_run_flags(ap, out):
     """The flags of the scripts beyond the paper, which load several checkpoints by name from one folder."""
     from paths import CHECKPOINTS
 
-    ap.add_argument("--checkpoint-dir", default=str(CHECKPOINTS),
+    ap.add_argument("--checkpoint-dir", type=cli.existing_dir, default=str(CHECKPOINTS),
                     help=f"where the checkpoints are (default: {CHECKPOINTS.relative_to(ROOT)}/)")
     add_common_flags(ap, out)

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import data
 import flags
 from checkpoint import load_ddpm
 from corruptions import gaussian_noise, mask_of
 from ddpm import EpsFunction, sample_from
-from denoise import chain_input, estimate_sigma, t_for_sigma
+from denoise import DenoiseError, chain_input, estimate_sigma, t_for_sigma
 from files import atomic_write
 from impute import impute
 from paths import CHECKPOINTS, RESULTS
@@ -77,19 +78,25 @@ def write_gif(path, frames, scale=6, ms=60):
                                                 duration=durations, loop=0))
 
 
+@cli.command(errors=(DenoiseError,))
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--index", type=int, default=0,
+    ap.add_argument("--index", type=cli.non_negative_int, default=0,
                     help="which shipped MNIST test digit to show (0 = the first) (default: 0)")
-    ap.add_argument("--sigma", type=float, default=0.3,
-                    help="noise level of row 1, in [-1, 1] image units (default: 0.3)")
+    ap.add_argument("--sigma", type=cli.positive_float, default=0.3,
+                    help="noise level of row 1, in [-1, 1] image units, at most 2 (default: 0.3)")
     ap.add_argument("--missing", type=flags.fraction, default=0.5,
                     help="fraction of pixels removed in row 2 (default: 0.5)")
-    ap.add_argument("--checkpoint", default=str(CHECKPOINTS / "mnist_uncond.pt"),
+    ap.add_argument("--checkpoint", type=cli.existing_file, default=str(CHECKPOINTS / "mnist_uncond.pt"),
                     help="the unconditional MNIST DDPM that does both jobs (default: checkpoints/mnist_uncond.pt)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the noise, the mask and the chains (default: 0)")
+    ap.add_argument("--seed", type=cli.seed, default=0,
+                    help="seed of the noise, the mask and the chains (default: 0)")
     ap.add_argument("--out", type=flags.output_dir, default=str(RESULTS), help="output folder (default: results/)")
     args = ap.parse_args(argv)
+    if args.sigma > 2:  # as blind_denoising.py's --sigmas: beyond 2 the noise is far above the digit's own range
+        ap.error(f"--sigma must lie in (0, 2], got {args.sigma}")
+    if args.missing == 1:
+        ap.error("--missing 1 leaves no known pixel to fill in from; use a fraction below 1")
 
     model, schedule, _ = load_ddpm(args.checkpoint, "cpu", dataset="mnist", cond="none")
     x0, _ = data.load_test_images("mnist", args.index + 1)

@@ -10,11 +10,11 @@ A figure whose checkpoint is missing is reported as such and skipped.
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import fig1_matched_timestep
 import fig2_less_noise_timestep
 import fig3_repeat_last_step
@@ -23,7 +23,8 @@ import fig5_fashion_unconditional
 import fig6_imputation
 import fig7_denoising_probabilistic
 import flags
-from files import write_text
+from files import read_json, write_json, write_text
+from images import read_npz
 from metrics import psnr
 from paths import CHECKPOINTS, ROOT
 
@@ -47,7 +48,7 @@ def table(out, names):
         path = Path(out) / f"{name}.json"
         if not path.exists():
             continue
-        result = json.loads(path.read_text())
+        result = read_json(path, keys=("settings", "metrics"))
         for what, m in result["metrics"].items():
             if "psnr" not in m:
                 continue
@@ -65,15 +66,16 @@ def table(out, names):
 
 def paired_psnr(out, a, b):
     """Per-image PSNR of figure b's final images minus figure a's, on the same inputs: (mean, standard error, share
-    of images where b is higher), or None if either is missing or their inputs differ."""
+    of images where b is higher), or None if either is missing, their inputs differ or there is one image only (no
+    standard error)."""
     import numpy as np
     import torch
 
     pa, pb = Path(out) / f"{a}.npz", Path(out) / f"{b}.npz"
     if not (pa.exists() and pb.exists()):
         return None
-    ra, rb = np.load(pa), np.load(pb)
-    if not np.array_equal(ra["original"], rb["original"]):
+    ra, rb = read_npz(pa), read_npz(pb)
+    if not np.array_equal(ra["original"], rb["original"]) or len(ra["original"]) < 2:
         return None
     d = (psnr(torch.from_numpy(rb["final"]), torch.from_numpy(rb["original"]))
          - psnr(torch.from_numpy(ra["final"]), torch.from_numpy(ra["original"]))).double()
@@ -98,6 +100,7 @@ PAIRS = [("fig1_matched_timestep", "fig2_less_noise_timestep"),
          ("fig7_denoising_plain", "fig7_denoising_probabilistic")]
 
 
+@cli.command
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=flags.positive_int, default=500,
@@ -106,7 +109,7 @@ def main(argv=None):
                     help=f"the figures to run, any of {', '.join(sorted(FIGURES))} (default: all)")
     ap.add_argument("--out", type=flags.output_dir, default=None,
                     help="folder of the figures' png/npz/json (default: results/n<N>/, git-ignored)")
-    ap.add_argument("--table", default=None,
+    ap.add_argument("--table", type=cli.output_file(".md"), default=None,
                     help="where to write the markdown table; a committed page is rewritten only when named here or "
                     "by --out (default: results_table.md in --out)")
     ap.add_argument("--device", default="auto", help=flags.DEVICE_HELP)
@@ -128,6 +131,9 @@ def main(argv=None):
         timings[name] = time.perf_counter() - t0
     names = [FIGURES[k][1] for k in sorted(FIGURES)]
     done = [k for k in sorted(FIGURES) if (Path(out) / f"{FIGURES[k][1]}.json").exists()]
+    if not done:  # an empty table would replace a good one: nothing is written
+        raise SystemExit(f"error: {out} holds no figure results (<figure>.json); nothing written. Run the figures "
+                         f"first (without --table-only), or point --out at the folder that holds them")
     command = (f"python experiments/make_results.py --n {args.n}" + (" --fast" if args.fast else "")
                + (f" --out {args.out}" if args.out else "") + (f" --table {args.table}" if args.table else ""))
     text = (f"# Metrics of the figure scripts\n\nWritten by `{command}` "
@@ -140,7 +146,7 @@ def main(argv=None):
             + table(out, names) + "\n")
     paired = [{"a": a, "b": b, "mean": r[0], "standard_error": r[1], "share_b_higher": r[2]}
               for a, b in PAIRS if (r := paired_psnr(out, a, b)) is not None]
-    write_text(Path(out) / "paired_psnr.json", json.dumps(paired, indent=1))  # the source of the lines below
+    write_json(Path(out) / "paired_psnr.json", paired)  # the source of the lines below
     text += paired_lines(paired)
     write_text(table_path, text)
     print(text)

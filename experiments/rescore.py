@@ -23,21 +23,21 @@ often both keep it.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 from checkpoint import CheckpointError
 from classifier import load_classifier, predict
 from corruptions import gaussian_blur
 from ddpm import Schedule
 from fig1_matched_timestep import rows_in_image_units
 from fig6_imputation import baseline_fills
-from files import write_json, write_text
+from files import read_json, write_json, write_text
+from images import read_npz
 from metrics import masked_psnr, psnr, ssim, summary
 from paths import CLASSIFIERS, RESULTS
 
@@ -149,18 +149,20 @@ def markdown(results, judges):
     return "\n".join(lines) + "\n"
 
 
+@cli.command
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", help="the figure scripts' outputs (<name>.npz and <name>.json)")
-    ap.add_argument("--classifiers", nargs="+", default=None,
+    ap.add_argument("folder", type=cli.existing_dir, help="the figure scripts' outputs (<name>.npz and <name>.json)")
+    ap.add_argument("--classifiers", nargs="+", type=cli.existing_file, default=None,
                     help="the judges of class kept, for MNIST figures (default: the shipped MNIST classifier); "
                     "Fig. 5 (Fashion-MNIST) is judged by --fashion-classifiers")
-    ap.add_argument("--fashion-classifiers", nargs="+", default=None,
+    ap.add_argument("--fashion-classifiers", nargs="+", type=cli.existing_file, default=None,
                     help="the judges for Fig. 5 (default: the shipped Fashion-MNIST classifier)")
-    ap.add_argument("--calibration", type=int, default=100,
+    ap.add_argument("--calibration", type=cli.positive_int, default=100,
                     help="test images that tune Fig. 7's classical baselines (default: 100)")
-    ap.add_argument("--out", default=str(RESULTS / "rescore"), help="output folder (default: results/rescore/)")
+    ap.add_argument("--out", type=cli.output_dir, default=str(RESULTS / "rescore"),
+                    help="output folder (default: results/rescore/)")
     args = ap.parse_args(argv)
     folder = Path(args.folder)
     found = [name for name in FIGURES if (folder / f"{name}.npz").is_file() and (folder / f"{name}.json").is_file()]
@@ -173,9 +175,12 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     results = {}
     for name in found:
-        settings = json.loads((folder / f"{name}.json").read_text())["settings"]
-        with np.load(folder / f"{name}.npz") as arrays:
-            results[name] = score(name, arrays, settings, judges[FIGURES[name]], args.calibration)
+        settings = read_json(folder / f"{name}.json", keys=("settings",))["settings"]
+        try:
+            results[name] = score(name, read_npz(folder / f"{name}.npz"), settings, judges[FIGURES[name]],
+                                  args.calibration)
+        except KeyError as e:  # settings of another shape than the figure scripts write
+            sys.exit(f"error: {folder / name}.json: its settings have no {e}; not written by the figure scripts")
     out = Path(args.out)
     write_json(out / "rescore.json", {"folder": str(folder), "judges": {k: list(v) for k, v in judges.items()},
                                       "results": results})

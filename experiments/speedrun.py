@@ -15,35 +15,38 @@ import time
 START = time.time()  # before the heavy imports: the wall time counts them
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import paths  # noqa: E402,F401  (first: puts the project root on sys.path)
+import cli  # noqa: E402
 import flags  # noqa: E402
 import sample  # noqa: E402
 import train  # noqa: E402
 from devices import DEVICE_HELP  # noqa: E402
-from files import write_json  # noqa: E402
+from files import read_json, write_json  # noqa: E402
 from paths import CLASSIFIERS, RESULTS  # noqa: E402
 
 BAR = 0.95  # the share of samples that must be classified as asked
 
 
+@cli.command
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=flags.positive_int, default=1200, help="optimizer steps (default: 1200)")
     ap.add_argument("--batch-size", type=flags.positive_int, default=128,
                     help="images per optimizer step (default: 128)")
-    ap.add_argument("--lr", type=float, default=None,
+    ap.add_argument("--lr", type=cli.positive_float, default=None,
                     help="Adam learning rate (default: 1e-3 at batch 128, scaled by sqrt(batch / 128) for another "
                     "batch: the square-root rule for Adam, Malladi et al. 2022)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training network (pays on a GPU; on "
                     "the 2-core CPU its compile time is not won back in a 10-minute run)")
     ap.add_argument("--width", type=flags.positive_int, default=32, help="UNet width (default: 32, the shipped one)")
     ap.add_argument("--n", type=flags.positive_int, default=1000, help="samples judged (default: 1000)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the training run and of the samples (default: 0)")
+    ap.add_argument("--seed", type=cli.seed, default=0,
+                    help="seed of the training run and of the samples (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
-    ap.add_argument("--data-dir", default=None, help="data root (default: $DDPM_DATA_DIR or ./data)")
+    ap.add_argument("--data-dir", type=cli.existing_dir, default=None,
+                    help="data root (default: $DDPM_DATA_DIR or ./data)")
     ap.add_argument("--out", type=flags.output_dir, default=str(RESULTS.parent / "runs" / "speedrun"),
                     help="folder of the checkpoint, the samples and speedrun.json (default: runs/speedrun/, "
                     "git-ignored)")
@@ -53,8 +56,6 @@ def main(argv=None):
     if args.lr is None:
         # a larger batch averages away gradient noise, so it can take larger steps: lr ~ sqrt(batch) for Adam
         args.lr = 1e-3 * (args.batch_size / 128) ** 0.5
-    if not args.lr > 0:
-        ap.error(f"--lr must be > 0, got {args.lr}")
     train_args = ["--dataset", "mnist", "--cond", "class", "--fast", "--steps", str(args.steps), "--batch-size",
                   str(args.batch_size), "--lr", str(args.lr), "--width", str(args.width), "--seed", str(args.seed),
                   "--device", args.device, "--out", str(out)]
@@ -70,7 +71,7 @@ def main(argv=None):
     sample.main(["--checkpoint", str(out / "checkpoint.pt"), "--n", str(args.n), "--guidance", "2", "--fast",
                  "--seed", str(args.seed), "--device", args.device, "--classifier", str(CLASSIFIERS["mnist"]),
                  "--out", str(out / "samples_w2"), *(["--no-progress"] if args.no_progress else [])])
-    share = json.loads((out / "samples_w2.json").read_text())["share_classified_as_asked"]
+    share = read_json(out / "samples_w2.json", keys=("share_classified_as_asked",))["share_classified_as_asked"]
     report = {"settings": vars(args), "train_wall_s_from_process_start": trained, "sample_wall_s": time.time() - t0,
               "classified_as_asked": share, "bar": BAR, "passed": share >= BAR}
     write_json(out / "speedrun.json", report)

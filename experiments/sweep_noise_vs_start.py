@@ -30,7 +30,6 @@ sweep_noise_vs_start.md (the table).
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import corruptions
 import data
 import flags
@@ -49,7 +49,8 @@ from ddpm import EpsFunction, sample_from
 from devices import resolve_device
 from fast import FLAG_HELP as FAST_HELP
 from fast import fast_path
-from files import write_figure, write_json, write_npz, write_text
+from files import FileError, read_json, write_figure, write_json, write_npz, write_text
+from images import read_npz
 from metrics import add_class_kept, image_metrics, load_judges
 from paths import JUDGES, RESULTS
 
@@ -58,20 +59,26 @@ MODELS = {"class": ("mnist_class.pt", "class-conditional (true class, w = 0)"),
 METRICS = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("class_kept", "class kept"))
 
 
+MAX_GRID = 101  # values per axis: a step of 0.01 over [0, 1]; a smaller step is a typo that would run for days
+
+
 def grid_arg(text):
-    """'0.1:0.9:0.1' (start:stop:step, inclusive) or '0.1,0.3,0.5': a list of fractions in [0, 1]."""
-    try:
-        if ":" in text:
-            a, b, s = (float(v) for v in text.split(":"))
-            if s <= 0:
-                raise ValueError
-            values = np.round(np.arange(a, b + s / 2, s), 6).tolist()
-        else:
-            values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected start:stop:step or a comma list, got {text!r}") from None
-    if not values or not all(0.0 <= v <= 1.0 for v in values):
-        raise argparse.ArgumentTypeError(f"fractions must lie in [0, 1], got {values}")
+    """'0.1:0.9:0.1' (start:stop:step, inclusive) or '0.1,0.3,0.5': a list of fractions in [0, 1] (cli.fraction
+    checks each one), at most MAX_GRID of them."""
+    parts = text.split(":")
+    if len(parts) == 3:
+        a, b, s = (cli.fraction(v) for v in parts)
+        if not s > 0:
+            raise argparse.ArgumentTypeError(f"the step of {text!r} must be > 0")
+        if (b - a) / s + 1 > MAX_GRID:
+            raise argparse.ArgumentTypeError(f"{text!r} makes more than {MAX_GRID} values")
+        values = np.round(np.arange(a, b + s / 2, s), 6).tolist()
+    elif len(parts) == 1:
+        values = [cli.fraction(v) for v in text.split(",")]
+    else:
+        raise argparse.ArgumentTypeError(f"expected start:stop:step or a comma list, got {text!r}")
+    if not values or len(values) > MAX_GRID:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_GRID} values, got {len(values)}")
     return values
 
 
@@ -270,10 +277,12 @@ def load_resumed(args, judges, device):
     Refuses a sweep made with other settings or other judges, whose cells would not belong to this one."""
     out = Path(args.out)
     try:
-        settings = json.loads((out / "sweep_noise_vs_start.json").read_text())["settings"]
-        arrays = np.load(out / "sweep_noise_vs_start.npz")
-    except (OSError, ValueError, KeyError) as e:
+        settings = read_json(out / "sweep_noise_vs_start.json", keys=("settings",))["settings"]
+        arrays = read_npz(out / "sweep_noise_vs_start.npz")
+    except FileError as e:
         raise SweepError(f"--resume: no readable sweep in {out} ({e})") from None
+    if not isinstance(settings, dict) or not isinstance(settings.get("models"), list):
+        raise SweepError(f"--resume: {out / 'sweep_noise_vs_start.json'} does not describe a sweep (no list of models)")
     ours = {k: getattr(args, k) for k in SAME_FOR_RESUME} | {"device": str(device)}
     differ = [f"{k}: {settings.get(k)} there, {v} here" for k, v in ours.items() if settings.get(k) != v]
     theirs = [Path(f).name for f in settings.get("classifiers", [])]
@@ -282,10 +291,16 @@ def load_resumed(args, judges, device):
     if differ:
         raise SweepError(f"--resume: the sweep in {out} was made with other settings ({'; '.join(differ)})")
     done = {}
-    for name in settings["models"]:
-        grids = {m: arrays[f"{name}_{m}"].astype(float) for m, _ in METRICS}
-        grids["class_kept_by"] = {j: arrays[f"{name}_class_kept_by_{j}"].astype(float) for j in judges}
-        done[name] = {"grids": grids, "examples": torch.from_numpy(arrays[f"{name}_examples"])}
+    shape = (len(args.noises), len(args.starts))
+    try:
+        for name in settings["models"]:
+            grids = {m: arrays[f"{name}_{m}"].astype(float) for m, _ in METRICS}
+            grids["class_kept_by"] = {j: arrays[f"{name}_class_kept_by_{j}"].astype(float) for j in judges}
+            if any(g.shape != shape for g in [*(grids[m] for m, _ in METRICS), *grids["class_kept_by"].values()]):
+                raise SweepError(f"--resume: the grids of {name} in {out} are not {shape[0]} x {shape[1]}")
+            done[name] = {"grids": grids, "examples": torch.from_numpy(arrays[f"{name}_examples"])}
+    except FileError as e:  # an array the json promises is not in the npz
+        raise SweepError(f"--resume: the sweep in {out} is incomplete ({e})") from None
     return done, float(settings.get("wall_s", 0.0))
 
 

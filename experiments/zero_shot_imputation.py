@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 import paths  # noqa: F401  (first: puts the project root on sys.path)
+import cli
 import data
 import flags
 import impute
@@ -190,6 +191,7 @@ def markdown(masks, table, methods, calls, chains):
     return "\n".join(lines)
 
 
+@cli.command(errors=(impute.ImputeError,))
 def main(argv=None):
     doc = __doc__
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -39,7 +39,9 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cli  # noqa: E402
 from ddpm import EpsFunction, Schedule, guided_eps, masked_concat, sample_from  # noqa: E402
+from files import write_text  # noqa: E402
 from kernels.group_norm_silu import group_norm_silu_triton  # noqa: E402
 from kernels.masked_concat import masked_concat_triton  # noqa: E402
 from kernels.reverse_step import fused_p_step, reverse_step_triton, step_coefficients  # noqa: E402
@@ -319,7 +321,7 @@ def kept_sections(path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes on any device, to check the script runs")
-    ap.add_argument("--out", default=str(DEFAULT_OUT),
+    ap.add_argument("--out", type=cli.output_file(".md"), default=str(DEFAULT_OUT),
                     help="where to write the tables; the committed page is docs/benchmarks.md, rewritten only when "
                     "named here (default: results/benchmarks.md, git-ignored)")
     ap.add_argument("--check-only", action="store_true", help="only the correctness checks (exit 1 if one fails)")
@@ -355,11 +357,10 @@ def main(argv=None):
     sections = [header, *kept_sections(out),
                 "## Correctness (Triton against the reference, fresh random inputs, NaN-poisoned outputs)\n\n"
                 + markdown(checks) + "\n"]
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     def write():
-        # rewritten after every table, so that a run cut short keeps the tables it finished
-        out.write_text("\n".join(sections))
+        # rewritten after every table (atomically), so that a run cut short keeps the tables it finished
+        write_text(out, "\n".join(sections))
 
     ops = bench_reverse_step(cases, device, args.smoke, copy_gbs) + bench_masked_concat(cases, device, args.smoke,
                                                                                          copy_gbs)

@@ -136,5 +136,5 @@ def test_folder_errors_and_the_unconditional_layout(tmp_path):
     x, y, names = data.load_folder(mixed, channels=3, image_size=8)  # loose images: no classes
     assert x.shape == (2, 3, 8, 8) and names == [] and y.tolist() == [0, 0]
     (mixed / "c.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(data.DataError, match="c.jpg: not a readable image"):
+    with pytest.raises(data.DataError, match="c.jpg: not a readable PNG or JPEG image"):
         data.load_folder(mixed, channels=3)

@@ -125,7 +125,7 @@ def test_out_naming_a_file_is_a_clear_error(tmp_path, capsys):
     for module in (fig1_matched_timestep, fig6_imputation):
         with pytest.raises(SystemExit):
             module.main(["--out", str(a_file)])
-        assert "is a file; --out names the folder" in capsys.readouterr().err
+        assert "is a file; a folder is needed here" in capsys.readouterr().err
     assert a_file.read_text() == "not a folder"
 
 
@@ -299,7 +299,15 @@ def test_results_table_goes_under_results_unless_named(tmp_path, monkeypatch):
     import make_results
 
     monkeypatch.setattr(make_results, "ROOT", tmp_path)  # the project root, as the default paths see it
+    with pytest.raises(SystemExit, match="holds no figure results"):  # no results: no (empty) table either
+        make_results.main(["--table-only", "--n", "3"])
+    assert not (tmp_path / "results" / "n3" / "results_table.md").exists()
+    one = {"psnr": {"mean": 20.0, "std": 1.0}, "ssim": {"mean": 0.8, "std": 0.1}}
+    (tmp_path / "results" / "n3").mkdir(parents=True)
+    (tmp_path / "results" / "n3" / "fig1_matched_timestep.json").write_text(
+        json.dumps({"settings": {"n": 3}, "metrics": {"final": one}}))
     make_results.main(["--table-only", "--n", "3"])
-    assert (tmp_path / "results" / "n3" / "results_table.md").read_text().startswith("# Metrics of the figure")
+    table = (tmp_path / "results" / "n3" / "results_table.md").read_text()
+    assert table.startswith("# Metrics of the figure") and "| fig1_matched_timestep: final | 3 | 20.00 +- 1.00" in table
     make_results.main(["--table-only", "--n", "3", "--table", str(tmp_path / "named.md")])
     assert (tmp_path / "named.md").is_file()
