@@ -88,3 +88,76 @@ def gaussian_blur(x, sigma=1.0):
     g = (g / g.sum()).expand(C, 1, 1, len(coords))  # (C, 1, 1, k): a row filter per channel
     x = F.conv2d(F.pad(x.float(), [radius, radius, 0, 0], mode="reflect"), g, groups=C)
     return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="reflect"), g.transpose(2, 3), groups=C)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Noise beyond the paper: photon counts, impulses, and what saving to an 8-bit file does (restore.py undoes them)
+# ----------------------------------------------------------------------------------------------------------------------
+# An image x in [-1, 1] has intensities x01 = (x + 1) / 2 in [0, 1]; a "peak" P is the mean photon count at white.
+
+
+def check_level(value, name, low=0.0, high=None, strict=False):
+    """ValueError unless every value is finite and in [low, high] (low excluded if strict)."""
+    v = torch.as_tensor(value, dtype=torch.float32)
+    ok = bool(torch.isfinite(v).all()) and bool((v > low).all() if strict else (v >= low).all())
+    if high is not None:
+        ok = ok and bool((v <= high).all())
+    if not ok:
+        where = f"({low}, " if strict else f"[{low}, "
+        raise ValueError(f"{name} must be finite and in {where}{'inf)' if high is None else f'{high}]'}, got {value}")
+
+
+def poisson_noise(x0, peak, generator=None):
+    """Photon-limited noise: each pixel counts photons, k ~ Poisson(P x01), and the image is the counts rescaled,
+        y = 2 k / P - 1,        E[y] = x0,   Var[y] = 4 x01 / P        (a noise that grows with the intensity)
+    so black stays exactly -1 and white has noise std 2 / sqrt(P) (1.0 at P = 4). Not clipped: k can exceed P.
+    peak: P > 0, a number or a (B, 1, 1, 1) tensor."""
+    check_level(peak, "the peak count P", strict=True)
+    rate = torch.as_tensor(peak, dtype=torch.float32, device=x0.device) * ((x0 + 1) / 2).clamp(0, 1)
+    counts = torch.poisson(rate, generator=generator)  # k ~ Poisson(P x01)
+    return 2 * counts / peak - 1
+
+
+def poisson_gaussian_noise(x0, peak, sigma, generator=None):
+    """Photon counts plus read-out noise, in image units:
+        y = 2 k / P - 1 + sigma n,      k ~ Poisson(P x01),  n ~ N(0, I),    Var[y] = 4 x01 / P + sigma^2
+    (in counts, z = (y + 1) P / 2 = k + (sigma P / 2) n). sigma in [-1, 1] units, as gaussian_noise's."""
+    check_level(sigma, "sigma")
+    return gaussian_noise(poisson_noise(x0, peak, generator), sigma, generator)
+
+
+def impulse_hits(x0, q, generator):
+    """Which pixels an impulse noise hits: each independently with probability q. (B, C, H, W) bool."""
+    check_level(q, "the share of hit pixels q", high=1.0)
+    return torch.rand(x0.shape, generator=generator, device=x0.device) < q
+
+
+def salt_and_pepper(x0, q, generator=None):
+    """A share q of the pixels set to black or white, with equal odds (a dead or a stuck sensor pixel):
+        y = x0 where not hit,    y = -1 or +1 (probability 1/2 each) where hit,    P(hit) = q
+    Returns (y, hit) with hit = True at the pixels that were replaced (including those that already held that value:
+    a black pixel on a black background is hit but unchanged)."""
+    hit = impulse_hits(x0, q, generator)
+    salt = torch.rand(x0.shape, generator=generator, device=x0.device) < 0.5
+    return torch.where(hit, torch.where(salt, 1.0, -1.0).to(x0.dtype), x0), hit
+
+
+def random_impulse(x0, q, generator=None):
+    """Random-valued impulse noise: a share q of the pixels replaced by values drawn uniformly from [-1, 1],
+        y = x0 where not hit,    y = u ~ U[-1, 1] where hit,    P(hit) = q
+    Harder to find than salt and pepper: a replaced value need not be extreme. Returns (y, hit)."""
+    hit = impulse_hits(x0, q, generator)
+    u = torch.rand(x0.shape, generator=generator, device=x0.device) * 2 - 1
+    return torch.where(hit, u.to(x0.dtype), x0), hit
+
+
+def clip_and_quantise(y, bits=8):
+    """What saving to an integer image file does to any of the noisy images above: clip to the range, then round to
+    one of L = 2^bits - 1 steps,
+        y' = 2 round(L clip(y01, 0, 1)) / L - 1,        y01 = (y + 1) / 2
+    The clipping cuts off the half of the noise that falls below black (or above white): the noise stops being
+    zero-mean there, and its spread shrinks. bits: 1..16."""
+    if not (isinstance(bits, int) and 1 <= bits <= 16):
+        raise ValueError(f"bits must be an integer in 1..16, got {bits!r}")
+    levels = 2**bits - 1
+    return 2 * torch.round(((y + 1) / 2).clamp(0, 1) * levels) / levels - 1
