@@ -64,8 +64,9 @@ class Schedule:
 
     kind="linear" (default): Ho et al.'s betas run linearly from 1e-4 to 0.02 over T = 1000 steps. The paper uses
     T = 200; with those same betas over only 200 steps alpha_bar_T is about 0.13, so x_T would still hold a third of
-    the image and be far from the N(0, I) the sampler starts from. As improved-diffusion does, we rescale both ends by
-    1000 / T (5e-4 to 0.1 at T = 200): then alpha_bar_T = 3.0e-5 at T = 200 (printed by `python ddpm.py`).
+    the image and be far from the N(0, I) the sampler starts from. As Nichol & Dhariwal's improved-diffusion code
+    does, we rescale both ends by 1000 / T (5e-4 to 0.1 at T = 200): then alpha_bar_T = 3.0e-5 at T = 200 (printed by
+    `python ddpm.py`).
     kind="cosine": Nichol & Dhariwal's alpha_bar(t) = cos^2(((t/T + s) / (1 + s)) * pi/2) / (same at t = 0),
     s = 0.008, betas clipped at 0.999; it destroys the image more slowly at the start of the chain.
 
@@ -134,7 +135,8 @@ class Schedule:
         return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
 
     def q_posterior_mean(self, x0, x_t, t):
-        """Mean of the true posterior q(x_{t-1} | x_t, x0) (Ho et al., eq. 7), which a perfect reverse step hits.
+        """Mean of the true posterior q(x_{t-1} | x_t, x0) (eq. 7 of Ho et al., not of this paper), which a perfect
+        reverse step hits.
         (derivation: docs/derivations.md, section 3)"""
         alpha_bar, alpha_bar_prev = extract(self.alpha_bars, t, x_t), extract(self.alpha_bars_prev, t, x_t)
         beta, alpha = extract(self.betas, t, x_t), extract(self.alphas, t, x_t)
