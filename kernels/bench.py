@@ -208,21 +208,24 @@ def masked_concat_case(case, shape, device, smoke, copy_gbs):
 
 
 def bench_group_norm(cases, device, smoke, copy_gbs):
-    """SiLU(GroupNorm(x + emb)) (unet.GroupNormSiLU) eager, compiled and fused, on UNet-shaped activations."""
+    """SiLU(GroupNorm(x + emb)) (unet.GroupNormSiLU) eager, compiled and fused, on UNet-shaped activations, in NCHW
+    and in channels-last (NHWC) memory order (the fast path's), each read as it lies."""
     rows = []
     for case, (B, C, H, W) in cases:
-        x = torch.randn(B, C, H, W, device=device)
-        emb = torch.randn(B, C, device=device)
-        norm = GroupNormSiLU(8, C).to(device)
-        nbytes = 8 * x.numel()  # the least it must move: read x once, write out once (fp32)
-        comp_fn = compiled(norm.forward, smoke)
-        with torch.no_grad():
-            rows.append(row("GroupNorm + SiLU: eager", case, timer(lambda: norm(x, emb), smoke), nbytes, copy_gbs))
-            rows.append(row("GroupNorm + SiLU: torch.compile", case, timer(lambda: comp_fn(x, emb), smoke), nbytes,
-                            copy_gbs))
-            rows.append(row("GroupNorm + SiLU: Triton", case, timer(
-                lambda: group_norm_silu_triton(x, norm.weight, norm.bias, 8, norm.eps, emb), smoke), nbytes,
-                copy_gbs))
+        for layout, memory_format in (("", torch.contiguous_format), (", NHWC", torch.channels_last)):
+            x = torch.randn(B, C, H, W, device=device).to(memory_format=memory_format)
+            emb = torch.randn(B, C, device=device)
+            norm = GroupNormSiLU(8, C).to(device)
+            nbytes = 8 * x.numel()  # the least it must move: read x once, write out once (fp32)
+            comp_fn = compiled(norm.forward, smoke)
+            with torch.no_grad():
+                rows.append(row(f"GroupNorm + SiLU: eager{layout}", case, timer(lambda: norm(x, emb), smoke), nbytes,
+                                copy_gbs))
+                rows.append(row(f"GroupNorm + SiLU: torch.compile{layout}", case,
+                                timer(lambda: comp_fn(x, emb), smoke), nbytes, copy_gbs))
+                rows.append(row(f"GroupNorm + SiLU: Triton{layout}", case, timer(
+                    lambda: group_norm_silu_triton(x, norm.weight, norm.bias, 8, norm.eps, emb), smoke), nbytes,
+                    copy_gbs))
     return rows
 
 
@@ -365,7 +368,8 @@ def main(argv=None):
     ops = bench_reverse_step(cases, device, args.smoke, copy_gbs) + bench_masked_concat(cases, device, args.smoke,
                                                                                          copy_gbs)
     norm_cases = ([("ResBlock 28x28, B=2", (2, 32, 28, 28))] if args.smoke else
-                  [("ResBlock 28x28, B=512", (512, 32, 28, 28)), ("large 64M", (64, 64, 128, 128))])
+                  [("ResBlock 28x28, B=512", (512, 32, 28, 28)), ("largest UNet group 28x28, B=512", (512, 96, 28, 28)),
+                   ("large 64M", (64, 64, 128, 128))])
     ops += bench_group_norm(norm_cases, device, args.smoke, copy_gbs)
     sections.append("## Fused operations (median of do_bench; GB/s by the bytes each must move)\n\n"
                     + markdown(ops) + "\n")
