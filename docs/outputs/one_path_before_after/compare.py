@@ -14,6 +14,9 @@ import numpy as np
 def main(a, b):
     for ja in sorted(Path(a).glob("*.json")):
         jb = Path(b) / ja.name
+        if not ja.with_suffix(".npz").exists():  # a summary of several figures (paired_psnr.json): compared whole
+            print(f"{ja.name}: the same: {json.loads(ja.read_text()) == json.loads(jb.read_text())}")
+            continue
         A, B = json.loads(ja.read_text()), json.loads(jb.read_text())
         na, nb = np.load(ja.with_suffix(".npz")), np.load(jb.with_suffix(".npz"))
         settings = {k: v for k, v in A["settings"].items() if k != "checkpoint"}  # the path differs between trees
