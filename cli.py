@@ -2,6 +2,7 @@
 
 argparse types (each rejects a bad value with a one-line message naming the problem; argparse prefixes the flag):
     finite_float, non_negative, positive_float, fraction, positive_int, non_negative_int, seed
+    ratio (a number >= 0, or A/B with B > 0: "25/255"), with_units (that value in [-1, 1] image units)
     existing_file, existing_dir, output_file(suffixes), output_dir
 `checked(type, value, flag)`: the same check on a value that did not come through argparse (a default worked out
 later), as a one-line exit. `run(main)` and the decorator `command`: a script's entry point that turns the project's
@@ -51,6 +52,33 @@ def positive_float(text):
     if not v > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return v
+
+
+def ratio(text):
+    """A level given with or without its scale: a finite number >= 0 ("0.2"), or A/B with A >= 0 and B > 0 ("25/255":
+    25 levels of a scale whose white is 255). Returns (A, B), B None for a plain number."""
+    if text.count("/") > 1:
+        raise argparse.ArgumentTypeError(f"expected a number or A/B (such as 25/255), got {text!r}")
+    top, _, bottom = text.partition("/")
+    value = non_negative(top.strip())
+    if not bottom:
+        return value, None
+    try:
+        scale = positive_float(bottom.strip())
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"the scale after '/' {e}") from None
+    return value, scale
+
+
+def with_units(level, units=None):
+    """A noise std from `ratio` (and a --units scale) in [-1, 1] image units: A on a scale whose white is B spans
+    2 A / B of the [-1, 1] range (25/255 -> 0.196); a plain number without units is already in image units."""
+    value, scale = level
+    if scale is not None and units is not None:
+        raise argparse.ArgumentTypeError(f"the scale is given twice ({value:g}/{scale:g} and --units {units:g}); "
+                                         f"give one")
+    scale = scale if scale is not None else units
+    return value if scale is None else 2 * value / scale
 
 
 def _integer(text):

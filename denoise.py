@@ -4,6 +4,15 @@
     python denoise.py noisy.npy --out clean.npy --chains 8        # (N, H, W) or (N, 1, H, W) float array
     python denoise.py noisy.png --sigma 0.3 --out clean.png       # a known noise level (the "oracle")
     python denoise.py photo.png --checkpoint runs/cifar10_class/checkpoint.pt --out clean.png   # colour
+    python denoise.py noisy.png --sigma 25 --units 255 --out clean.png    # the same level on the 8-bit scale (25/255)
+    python denoise.py counts.png --noise-type poisson --out clean.png     # force a type (auto: found from the image)
+
+By default the image itself says which noise it holds (restore.detect): clean, white Gaussian (clipped or not),
+Poisson (photon counts, with or without a Gaussian part) or impulse (salt and pepper, random-valued); the script
+prints what it found, every level in [-1, 1] image units and on the 0-255 scale, and runs the matching restoration of
+restore.py (docs/other_noise.md). `--noise-type gaussian`, or `--sigma` / `--estimator` / `--output sample|tweedie`,
+which only the Gaussian path has, runs exactly the white-Gaussian denoiser below, as this script did before it told
+noises apart: a script that passes --sigma gets the same images as before.
 
 The paper (section 3.1, Figs. 1-4) feeds a noisy image into an unconditional DDPM's reverse chain and finds that it
 comes out clean only if it enters at the step whose noise matches its own, which needs the noise level. Real noise is
@@ -64,6 +73,10 @@ import cli
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "mnist_uncond.pt"
 ESTIMATORS = ("model", "mad", "immerkaer")
+NOISE_CHOICES = ("auto", "gaussian", "poisson", "impulse")  # --noise-type
+# impulse noise on the command line: RePaint with one resampling pass after the plain chain (390 network calls), so
+# that one digit takes well under half a minute on a 2-core CPU (impute.py's default, 5 passes, costs 960 calls)
+DEFAULT_IMPUTE_METHOD, DEFAULT_RESAMPLE = "repaint", 2
 
 
 class DenoiseError(ValueError):
@@ -322,31 +335,40 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
     return Denoised(sample=out[0], mean=out.mean(0), tweedie=post_mean, sigma=sigma, t=t)
 
 
+def restore(images, model, schedule, **kwargs):
+    """Restore images of any noise, the type found from the images unless told: restore.restore (restore.py, which
+    builds on this file, so it is imported here only when called). Returns a restore.Restored."""
+    import restore as restorer
+
+    return restorer.restore(images, model, schedule, **kwargs)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def read_input(path, channels=1):
+def read_input(path, channels=1, with_depth=False):
     """A .png or .jpg (read by images.py at its own bit depth, mapped from [0, 1] to [-1, 1]; for a grey model
     (channels = 1) a colour PNG is read as its luminance,
     for a colour model a grey PNG is repeated over R, G, B) or a .npy array of images in [-1, 1]. Returns (images,
-    kind): a PNG gives (H, W) grey or (1, 3, H, W) colour."""
+    kind): a PNG gives (H, W) grey or (1, 3, H, W) colour; with_depth: (images, kind, depth), depth the file's
+    largest level (255 for 8 bits, 65535 for 16), None for a .npy."""
     from images import PICTURE_SUFFIXES, ImageFileError, read_array, read_picture
 
     path = Path(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return read_array(path), "npy"
+            return (read_array(path), "npy") + ((None,) if with_depth else ())
         if suffix in PICTURE_SUFFIXES:
-            img, _ = read_picture(path)  # float in [0, 1] by the file's own bit depth, (H, W) or (H, W, 3)
+            img, depth = read_picture(path)  # float in [0, 1] by the file's own bit depth, (H, W) or (H, W, 3)
             if channels == 1 and img.ndim == 3:
                 img = img @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # luminance
             elif channels == 3:
                 rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)  # (H, W, 3)
                 img = rgb.transpose(2, 0, 1)[None]  # (1, 3, H, W)
-            return img.astype(np.float32) * 2 - 1, "png"
+            return (img.astype(np.float32) * 2 - 1, "png") + ((depth,) if with_depth else ())
     except ImageFileError as e:
         raise DenoiseError(str(e)) from None
     raise DenoiseError(f"{path}: expected a .png, .jpg or .npy file")
@@ -388,6 +410,64 @@ def write_output(path, images, kind):
         raise DenoiseError(f"{path}: --out must end in .png or .npy")
 
 
+def describe_depth(images, depth):
+    """One line on what a picture file's own levels say: its bit depth, and the share of pixels at black or white
+    (where the file clipped any noise). A 16-bit file's steps are 256 times finer than an 8-bit one's."""
+    bits = int(round(math.log2(depth + 1)))
+    at_ends = float(np.mean(np.abs(np.abs(np.asarray(images, dtype=np.float32)) - 1.0) < 1e-6))
+    return f"{bits}-bit picture, levels 0..{depth} (steps of {2 / depth:.3g} in [-1, 1] units), " \
+           f"{100 * at_ends:.0f}% of the pixels at black or white"
+
+
+def gaussian_mode(args, sigma):
+    """Which path the flags ask for: "gaussian" (the white-Gaussian denoiser, today's behaviour) where
+    --noise-type gaussian is given, or under auto where a flag only that path has is given (--sigma, --estimator,
+    --output sample / tweedie); else the --noise-type. Returns (mode, the flags that chose gaussian)."""
+    flags = (("--sigma", sigma is not None), ("--estimator", args.estimator is not None),
+             (f"--output {args.output}", args.output != "mean"))
+    only_gaussian = [flag for flag, given in flags if given]
+    if args.noise_type == "auto" and only_gaussian:
+        return "gaussian", only_gaussian
+    return args.noise_type, only_gaussian
+
+
+def check_flags(ap, args):
+    """The level flags against each other and the noise type (argparse errors, exit 2). Returns sigma in [-1, 1]
+    image units, or None."""
+    try:
+        sigma = None if args.sigma is None else cli.with_units(args.sigma, args.units)
+    except argparse.ArgumentTypeError as e:
+        ap.error(f"argument --sigma: {e}")
+    if args.units is not None and args.sigma is None:
+        ap.error("argument --units: gives the scale of --sigma, which is not given")
+    mode, only_gaussian = gaussian_mode(args, sigma)
+    if args.peak is not None and mode != "poisson":
+        ap.error("argument --peak: the photon count at white is a level of Poisson noise; add --noise-type poisson")
+    if mode == "impulse" and only_gaussian:
+        ap.error(f"argument --noise-type impulse: {', '.join(only_gaussian)} belong to Gaussian noise")
+    if mode == "poisson":
+        if args.estimator is not None or args.output != "mean":
+            ap.error("argument --noise-type poisson: --estimator and --output sample / tweedie belong to Gaussian "
+                     "noise")
+        if sigma is not None and args.peak is None:
+            ap.error("argument --sigma: with --noise-type poisson it is the Gaussian part of Poisson-Gaussian noise, "
+                     "which also needs --peak")
+    return sigma
+
+
+def entry_step(finding, y, schedule):
+    """ ", enters the chain at t* = N of T" for the restorations that enter a chain at a step, else ""."""
+    import restore as restorer
+
+    if finding.type == "gaussian" and finding.sigma is not None:
+        sigma = finding.sigma
+    elif finding.type in ("poisson", "poisson-gaussian") and finding.peak is not None:
+        sigma = restorer.matched_sigma(y, finding.peak, finding.sigma or 0.0).item()
+    else:
+        return ""
+    return f", enters the chain at t* = {int(t_for_sigma(schedule, sigma)[0])} of {schedule.T}"
+
+
 def main(argv=None):
     import fast
     import kernels
@@ -401,24 +481,48 @@ def main(argv=None):
     ap.add_argument("--out", type=OUT_TYPE, required=True, help="where to write the result (.png or .npy)")
     ap.add_argument("--checkpoint", type=cli.existing_file, default=str(DEFAULT_CHECKPOINT),
                     help="an unconditional DDPM (default: checkpoints/mnist_uncond.pt)")
-    ap.add_argument("--sigma", type=cli.non_negative, default=None,
-                    help="the noise's standard deviation, in [-1, 1] image units (default: estimated by --estimator)")
-    ap.add_argument("--estimator", choices=ESTIMATORS, default="model",
-                    help="how sigma is estimated without --sigma: model (mad, refined twice by the DDPM's posterior "
-                    "mean), mad (median of the finest Haar wavelet coefficients) or immerkaer (mean response of a "
-                    "3x3 Laplacian difference) (default: model)")
+    ap.add_argument("--noise-type", choices=NOISE_CHOICES, default="auto",
+                    help="auto: find the noise's type and level in each image (restore.detect) and restore it the "
+                    "matching way; gaussian: the white-Gaussian denoiser alone (with --sigma: exactly this script's "
+                    "known-sigma denoising, as before it told noises apart); poisson: photon counts (P from "
+                    "--peak or the image's count lattice); impulse: the hit pixels found and filled in "
+                    "(default: auto)")
+    ap.add_argument("--sigma", type=cli.ratio, default=None,
+                    help="the Gaussian noise's standard deviation: a plain number is in [-1, 1] image units (0.2); "
+                    "25/255, or 25 with --units 255, is 25 levels of the 8-bit scale (0.196 in image units). It "
+                    "means white Gaussian noise (the Gaussian path) unless --noise-type poisson makes it the "
+                    "Gaussian part of Poisson-Gaussian noise (default: estimated by --estimator)")
+    ap.add_argument("--units", type=cli.positive_float, default=None,
+                    help="the scale --sigma is given on, as the value of white: 255 for 8-bit levels, 65535 for "
+                    "16-bit, 1 for [0, 1] (default: [-1, 1] image units)")
+    ap.add_argument("--peak", type=cli.positive_float, default=None,
+                    help="with --noise-type poisson: the photon count at white, P (default: read from the image, "
+                    "whose values are whole counts / P)")
+    ap.add_argument("--estimator", choices=ESTIMATORS, default=None,
+                    help="how sigma is estimated on the Gaussian path without --sigma: model (mad, refined twice by "
+                    "the DDPM's posterior mean), mad (median of the finest Haar wavelet coefficients) or immerkaer "
+                    "(mean response of a 3x3 Laplacian difference); giving it chooses the Gaussian path "
+                    "(default: model)")
     ap.add_argument("--chains", type=cli.positive_int, default=1,
                     help="average this many chains (posterior mean) (default: %(default)s)")
     ap.add_argument("--output", choices=("mean", "sample", "tweedie"), default="mean",
                     help="which estimate to write: the mean of the chains, one chain, or Tweedie's one-call "
-                    "posterior mean (default: mean)")
+                    "posterior mean; sample and tweedie exist on the Gaussian path only (default: mean)")
     ap.add_argument("--steps", type=cli.positive_int, default=None,
-                    help="DDIM with at most this many steps (default: full DDPM)")
+                    help="DDIM with at most this many steps (Gaussian and Poisson noise) (default: full DDPM)")
+    ap.add_argument("--impute-method", choices=("repaint", "ddnm"), default=DEFAULT_IMPUTE_METHOD,
+                    help="impulse noise: how the hit pixels are filled in, as impute.py's --method "
+                    "(default: %(default)s)")
+    ap.add_argument("--resample", type=cli.positive_int, default=DEFAULT_RESAMPLE,
+                    help="impulse noise: RePaint's passes over the chain, as impute.py's --resample (each costs "
+                    "about T network calls) (default: %(default)s)")
     ap.add_argument("--seed", type=cli.seed, default=0, help="seed of the chains' noise (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
     ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
     args = ap.parse_args(argv)
+    sigma = check_flags(ap, args)
+    mode, only_gaussian = gaussian_mode(args, sigma)
 
     from checkpoint import CheckpointError, load_ddpm
 
@@ -429,22 +533,54 @@ def main(argv=None):
             path = fast.fast_path(model, schedule, device, fused=args.kernels != "torch")
             model = path.model
             print(path.summary)
-        images, kind = read_input(args.input, model.config.image_channels)
-        warn_if_clipped(images)
+        images, kind, depth = read_input(args.input, model.config.image_channels, with_depth=True)
+        if depth is not None:
+            print(f"read {args.input} ({describe_depth(images, depth)})")
         g = torch.Generator(device=device).manual_seed(args.seed)
         # the chain's reverse step: ddpm.py's, or the fused kernel (--kernels)
-        result = denoise(images, model, schedule, sigma=args.sigma, estimator=args.estimator, chains=args.chains,
-                         steps=args.steps, make_step=lambda s: kernels.choose(args.kernels, device, s)[0], generator=g)
-        write_output(args.out, getattr(result, args.output), kind)
+        make_step = lambda s: kernels.choose(args.kernels, device, s)[0]  # noqa: E731
+        if mode == "gaussian":
+            warn_if_clipped(images)
+            result = denoise(images, model, schedule, sigma=sigma, estimator=args.estimator or "model",
+                             chains=args.chains, steps=args.steps, make_step=make_step, generator=g)
+            write_output(args.out, getattr(result, args.output), kind)
+        else:
+            level = None
+            if mode == "poisson" and args.peak is not None:
+                level = args.peak if sigma is None else (args.peak, sigma)
+            noise_type = {"auto": None, "poisson": "poisson" if sigma is None else "poisson-gaussian",
+                          "impulse": "impulse"}[mode]
+            fill = {"method": args.impute_method, "resample": args.resample, "step": make_step(schedule)}
+            result = restore(images, model, schedule, noise_type=noise_type, level=level, generator=g,
+                             chains=args.chains, steps=args.steps, fill=fill)
+            write_output(args.out, result.output, kind)
     except (DenoiseError, CheckpointError, kernels.Unavailable) as e:
         sys.exit(f"error: {e}")
-    how = "given" if args.sigma is not None else f"estimated ({args.estimator})"
-    for i, (s, t) in enumerate(zip(result.sigma.tolist(), result.t.tolist())):
+    if mode == "gaussian":
+        how = "given" if sigma is not None else f"estimated ({args.estimator or 'model'})"
+        if args.noise_type == "auto":
+            print(f"white Gaussian noise ({', '.join(only_gaussian)} given: the Gaussian path, as --noise-type "
+                  f"gaussian)")
+        for i, (s, t) in enumerate(zip(result.sigma.tolist(), result.t.tolist())):
+            if i == 8:
+                print(f"  ... {len(result.t) - 8} more")
+                break
+            print(f"image {i}: sigma {s:.4f} in [-1, 1] units ({s * 127.5:.3g}/255) ({how}), enters the chain at "
+                  f"t* = {t} of {schedule.T}")
+        print(f"wrote {args.out} ({args.output}{f' of {args.chains} chains' if args.output == 'mean' else ''})")
+        return result
+    y = check_images(images, model.config.image_channels)
+    found = "found" if mode == "auto" else f"told {mode}"
+    for i, (f, ran) in enumerate(zip(result.findings, result.ran)):
         if i == 8:
-            print(f"  ... {len(result.t) - 8} more")
+            print(f"  ... {len(result.ran) - 8} more")
             break
-        print(f"image {i}: sigma {s:.4f} ({how}), enters the chain at t* = {t} of {schedule.T}")
-    print(f"wrote {args.out} ({args.output}{f' of {args.chains} chains' if args.output == 'mean' else ''})")
+        print(f"image {i} ({found}): {f.describe()}{entry_step(f, y[i: i + 1], schedule)} -> {ran}")
+    if any(f.clipped and f.type == "gaussian" for f in result.findings):
+        print("note: pixels sit exactly at -1 or 1, where the file clipped the noise: sigma is fitted by a censored "
+              "likelihood and the clipped pixels get their noise back before the chain (restore.restore_clipped)",
+              file=sys.stderr)
+    print(f"wrote {args.out} (mean of {args.chains} chain(s))")
     return result
 
 

@@ -312,6 +312,7 @@ def masked_path(out):
 
 
 def main(argv=None):
+    import fast
     import kernels
     from devices import DEVICE_HELP, resolve_device
 
@@ -345,6 +346,7 @@ def main(argv=None):
                     help="seed of the chains' noise (a named random mask is always drawn with seed 0) (default: 0)")
     ap.add_argument("--device", default="auto", help=DEVICE_HELP)
     ap.add_argument("--kernels", choices=kernels.CHOICES, default="auto", help=kernels.FLAG_HELP)
+    ap.add_argument("--fast", action="store_true", help=fast.FLAG_HELP)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
@@ -356,6 +358,10 @@ def main(argv=None):
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
         check_model(model)
+        if args.fast:  # the fast path swaps the model (fast.py); RePaint's step comes from --kernels below
+            path = fast.fast_path(model, schedule, device, fused=args.kernels != "torch")
+            model = path.model
+            print(path.summary)
         images, kind = read_input(args.input, model.config.image_channels)
         shape = as_4d(as_tensor(images, "images"), model.config.image_channels).shape  # checked with the mask below
         mask = read_mask(args.mask, (shape[0], 1, *shape[2:]))  # a named mask: one for all channels

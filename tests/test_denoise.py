@@ -204,6 +204,81 @@ def test_cli_errors_are_clear(tmp_path):
     assert r.returncode != 0 and "error:" in r.stderr
 
 
+def test_sigma_units_parse_to_image_units_with_clear_errors():
+    import argparse
+
+    import cli
+
+    assert cli.ratio("0.2") == (0.2, None) and cli.ratio("25/255") == (25.0, 255.0)
+    assert math.isclose(cli.with_units(cli.ratio("25/255")), 50 / 255)  # 25 of 255 levels spans 2 * 25 / 255
+    assert math.isclose(cli.with_units(cli.ratio("25"), 255.0), 50 / 255)
+    assert cli.with_units(cli.ratio("0.3")) == 0.3  # a plain number: [-1, 1] image units, as before
+    assert math.isclose(cli.with_units(cli.ratio("0.1"), 1.0), 0.2)  # on the [0, 1] scale
+    for text, msg in (("25/0", "after '/' must be > 0"), ("nan", "finite"), ("-3", ">= 0"), ("x/2", "a number"),
+                      ("1/2/3", "A/B")):
+        with pytest.raises(argparse.ArgumentTypeError, match=msg):
+            cli.ratio(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="given twice"):
+        cli.with_units(cli.ratio("25/255"), 255.0)
+
+
+def cli_in_process(capsys, *argv):
+    """denoise.py's main(argv) in this process: (result, stdout, stderr)."""
+    result = denoise.main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return result, out.out, out.err
+
+
+def test_cli_finds_the_noise_type_says_it_in_both_units_and_obeys_a_forced_type(tmp_path, uncond, capsys):
+    from PIL import Image
+
+    x, _ = data.load_test_images("mnist", 2)
+    g = torch.Generator().manual_seed(0)
+    poisson = corruptions.poisson_noise(x, 4.0, g)
+    png = tmp_path / "poisson.png"  # an 8-bit file: clipped at 4 counts, every value k / 4 on the 8-bit scale
+    Image.fromarray(np.round(((poisson[0, 0].clamp(-1, 1) + 1) / 2 * 255).numpy()).astype(np.uint8)).save(png)
+    r, out, _ = cli_in_process(capsys, png, "--out", tmp_path / "p.png", "--steps", "3")
+    assert "8-bit picture" in out and "Poisson, peak about 4 counts" in out and "restore_poisson_matched" in out
+    assert r.findings[0].type == "poisson" and r.findings[0].clipped
+    np.save(tmp_path / "sp.npy", corruptions.salt_and_pepper(x, 0.1, g)[0][:, 0].numpy())
+    r, out, _ = cli_in_process(capsys, tmp_path / "sp.npy", "--out", tmp_path / "sp_out.npy", "--impute-method",
+                               "ddnm", "--resample", "1")
+    assert out.count("impulse (salt and pepper)") == 2 and "restore_impulse" in out
+    np.save(tmp_path / "clean.npy", x[:, 0].numpy())
+    r, out, _ = cli_in_process(capsys, tmp_path / "clean.npy", "--out", tmp_path / "c.npy")
+    assert "clean, no noise found" in out and np.array_equal(np.load(tmp_path / "c.npy"), x[:, 0].numpy())
+    # forced: the Poisson digits as a .npy, told the type (P read from the counts) or the type and P
+    np.save(tmp_path / "p.npy", poisson[:, 0].numpy())
+    r, out, _ = cli_in_process(capsys, tmp_path / "p.npy", "--out", tmp_path / "p2.npy", "--noise-type", "poisson",
+                               "--steps", "3")
+    assert "told poisson" in out and all(abs(f.peak - 4) < 0.1 for f in r.findings)
+    r, _, _ = cli_in_process(capsys, tmp_path / "p.npy", "--out", tmp_path / "p3.npy", "--noise-type", "poisson",
+                             "--peak", "16", "--steps", "3")
+    assert all(f.peak == 16 for f in r.findings)
+    gauss = corruptions.gaussian_noise(x, 0.2, g)
+    np.save(tmp_path / "g.npy", gauss[:, 0].numpy())
+    r, out, _ = cli_in_process(capsys, tmp_path / "g.npy", "--out", tmp_path / "g_out.npy", "--steps", "3")
+    assert all(f.type == "gaussian" and not f.clipped for f in r.findings) and "/255)" in out
+
+
+def test_cli_sigma_in_any_unit_is_todays_known_sigma_denoising(tmp_path, uncond, capsys):
+    """--sigma 25/255, --sigma 25 --units 255 and --sigma 0.19607... write the same images, and those are exactly
+    denoise.denoise at that sigma with the CLI's seed: the Gaussian path as it was, also under --noise-type auto."""
+    model, schedule = uncond
+    x, _ = data.load_test_images("mnist", 2)
+    y = corruptions.gaussian_noise(x, 0.2, torch.Generator().manual_seed(0))
+    np.save(tmp_path / "g.npy", y[:, 0].numpy())
+    outs = []
+    for i, flags in enumerate((["--sigma", "25/255"], ["--sigma", "25", "--units", "255"],
+                               ["--sigma", str(50 / 255), "--noise-type", "gaussian"])):
+        _, out, _ = cli_in_process(capsys, tmp_path / "g.npy", "--out", tmp_path / f"o{i}.npy", "--steps", "3", *flags)
+        assert "sigma 0.1961 in [-1, 1] units (25/255) (given)" in out
+        outs.append(np.load(tmp_path / f"o{i}.npy"))
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+    today = denoise.denoise(y, model, schedule, sigma=50 / 255, steps=3, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(outs[0], today.mean[:, 0].numpy())
+
+
 def test_sweep_script_tiny(tmp_path, uncond):
     res = sweep_noise_vs_start.main(["--n", "4", "--noises", "0.1,0.2", "--starts", "0.0,0.1", "--models", "uncond",
                                      "--device", "cpu", "--out", str(tmp_path), "--no-progress"])

@@ -266,3 +266,34 @@ def test_restore_finds_and_removes_poisson_and_impulse_noise(uncond, digits):
     assert psnr(out.output, x) > psnr(y, x) + 10
     clean = restore.restore(x, model, schedule, generator=gen(1))
     assert torch.equal(clean.output, x) and clean.ran[0] == "nothing (clean)"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# experiments/other_noise.py on tiny settings
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_other_noise_script_tiny_and_resumed(tmp_path, uncond, capsys):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import other_noise
+
+    argv = ["--n", "2", "--conditions", "gaussian_0.1", "--steps", "2", "--calibration", "2", "--device", "cpu",
+            "--out", str(tmp_path)]
+    report = other_noise.main(argv)
+    c = report["conditions"]["gaussian_0.1"]
+    assert {"noisy", "NLM", "oracle", "blind", "today's denoise"} <= set(c["methods"])
+    assert c["methods"]["blind"]["psnr"] > c["methods"]["noisy"]["psnr"]
+    assert "blind - oracle" in c["paired"] and "blind - NLM" in c["paired"]
+    assert report["confusion"]["gaussian"]["gaussian"] == 2 and report["detection_accuracy"] == 1.0
+    assert c["paired"]["blind - today's denoise"]["db"] == 0  # white Gaussian noise: the same chain, image for image
+    for f in ("other_noise.json", "other_noise.md", "other_noise.npz", "other_noise.png", "other_noise_psnr.png",
+              "conditions/gaussian_0.1_000.json", "conditions/gaussian_0.1_000.npz"):
+        assert (tmp_path / f).stat().st_size > 0
+    capsys.readouterr()
+    again = other_noise.main([*argv, "--resume"])  # the finished chunk is kept, not run again
+    assert "chunk 0 (2 images): kept" in capsys.readouterr().out
+    assert again["conditions"]["gaussian_0.1"]["methods"] == c["methods"]
+    other_noise.main([*argv[:1], "3", *argv[2:], "--resume"])  # a larger n: the partial chunk runs again at 3
+    assert "chunk 0 (3 images): ran" in capsys.readouterr().out
