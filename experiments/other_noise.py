@@ -33,8 +33,8 @@ and its own file in --out/conditions/, written atomically as it finishes: --resu
 chunks (a last partial chunk is run again at its new size).
 
     python experiments/other_noise.py --n 8             # every condition, 8 digits: about 4 min on the 2-core CPU
-    python experiments/other_noise.py --n 64 --out docs/outputs/other_noise_mnist_n64      # about 20 min
-    python experiments/other_noise.py --n 500 --resume --out docs/outputs/other_noise_mnist_n64   # grown later
+    python experiments/other_noise.py --n 256 --out results/other_noise_mnist_n256    # about 10-20 min
+    python experiments/other_noise.py --n 500 --resume --out results/other_noise_mnist_n256   # grown to 500
 
 What to see: the blind row of the figure looks like the oracle row for every noise; in the bar chart the blind bar
 stands beside the oracle's and above the classical one for Poisson, impulse and clipped noise; the confusion matrix
