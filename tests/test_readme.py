@@ -4,6 +4,7 @@ import re
 
 from conftest import ROOT
 
+
 def test_readme_python_block_runs(monkeypatch):
     block = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     monkeypatch.chdir(ROOT)  # the block names its checkpoints from the repository root
