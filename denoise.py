@@ -11,8 +11,8 @@ By default the image itself says which noise it holds (restore.detect): clean, w
 Poisson (photon counts, with or without a Gaussian part) or impulse (salt and pepper, random-valued); the script
 prints what it found, every level in [-1, 1] image units and on the 0-255 scale, and runs the matching restoration of
 restore.py (docs/other_noise.md). `--noise-type gaussian`, or `--sigma` / `--estimator` / `--output sample|tweedie`,
-which only the Gaussian path has, runs exactly the white-Gaussian denoiser below, as this script did before it told
-noises apart: a script that passes --sigma gets the same images as before.
+which only the Gaussian path has, runs exactly the white-Gaussian denoiser below: a script that passes --sigma gets
+that denoiser's images, with the same seed the same ones.
 
 The paper (section 3.1, Figs. 1-4) feeds a noisy image into an unconditional DDPM's reverse chain and finds that it
 comes out clean only if it enters at the step whose noise matches its own, which needs the noise level. Real noise is

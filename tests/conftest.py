@@ -65,3 +65,12 @@ def write_tiny_cifar(root, n_per_file=4, seed=0):
         records = np.concatenate([labels[:, None], pixels.reshape(n_per_file, -1)], axis=1)
         (folder / name).write_bytes(records.astype(np.uint8).tobytes())
     return Path(root)
+
+
+@pytest.fixture(scope="session")
+def uncond():
+    """The shipped unconditional MNIST DDPM and its schedule, loaded once for every test that asks."""
+    from checkpoint import load_ddpm
+
+    model, schedule, _ = load_ddpm(ROOT / "checkpoints" / "mnist_uncond.pt", "cpu")
+    return model, schedule

@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import blind_denoising  # noqa: E402
 import sweep_noise_vs_start  # noqa: E402
 
-UNCOND = ROOT / "checkpoints" / "mnist_uncond.pt"
 SIGMAS = [0.05, 0.1, 0.2, 0.3, 0.5]
 
 
@@ -108,14 +107,6 @@ def test_check_images_gives_clear_errors():
             denoise.check_images(bad)
     with pytest.warns(denoise.RangeWarning, match="outside \\[-1, 1\\]"):  # a wrong-looking range: a warning
         denoise.check_images(torch.full((28, 28), 3.0))
-
-
-@pytest.fixture(scope="module")
-def uncond():
-    if not UNCOND.exists():
-        pytest.skip("checkpoints/mnist_uncond.pt is not shipped")
-    model, schedule, _ = load_ddpm(UNCOND, "cpu")
-    return model, schedule
 
 
 def test_denoise_api_removes_noise_and_reports_sigma_and_step(uncond):

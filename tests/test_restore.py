@@ -11,10 +11,8 @@ import corruptions
 import data
 import denoise
 import restore
-from checkpoint import load_ddpm
 from conftest import ROOT
 
-UNCOND = ROOT / "checkpoints" / "mnist_uncond.pt"
 
 
 def gen(seed=0):
@@ -233,14 +231,6 @@ def test_detector_and_restore_refuse_impossible_inputs():
 # ----------------------------------------------------------------------------------------------------------------------
 # restore() with the model, on a few digits with short chains
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def uncond():
-    if not UNCOND.exists():
-        pytest.skip("checkpoints/mnist_uncond.pt is not shipped")
-    model, schedule, _ = load_ddpm(UNCOND, "cpu")
-    return model, schedule
 
 
 def test_white_gaussian_goes_through_denoise_unchanged(uncond, digits):
