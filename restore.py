@@ -347,10 +347,15 @@ def image_features(y):
         outliers  share of pixels more than 0.5 from their median (any impulse, or heavy noise)
         dark      robust std of r where the median is black (<= -0.9): Gaussian noise has it, Poisson not
         bright    robust std of r where the median is bright (>= 0): noise that grows with intensity has more
-        flat      share of pixels exactly equal to their median (untouched pixels of an impulse-noise image)"""
+        flat      share of pixels exactly equal to their median (untouched pixels of an impulse-noise image)
+        smooth    the same share among the bright pixels (median >= 0) alone: a clean stroke is mostly flat, a stroke
+                  counted in photons is not
+        salt      share of white pixels (at 1) whose median is black (-1): salt on the background, which Poisson
+                  noise cannot put there (a black pixel counts no photons)"""
     m = median3(y)
     r = y - m
     ext = is_extreme(y)
+    bright = m >= 0
     return {
         "ends": ext.flatten(1).float().mean(1),
         "beyond": (y.abs() > 1 + 1e-6).flatten(1).float().mean(1),
@@ -359,6 +364,8 @@ def image_features(y):
         "dark": robust_std(r, m <= -0.9),
         "bright": robust_std(r, m >= 0),
         "flat": (r == 0).flatten(1).float().mean(1),
+        "smooth": ((r == 0) & bright).flatten(1).float().sum(1) / bright.flatten(1).float().sum(1).clamp(min=1),
+        "salt": ((y > 1 - 1e-6) & (m < -1 + 1e-6)).flatten(1).float().mean(1),
         "lattice": lattice(y)[1],
     }
 
@@ -394,8 +401,12 @@ def lattice(y):
 
 
 # Thresholds of the type detector, each between the values its feature takes on clean digits and on noisy ones
-# (read off MNIST test digits 100-131, not the ones the confusion matrix of docs/other_noise.md is measured on)
+# (read off MNIST test digits 100-131, and SMOOTH_BRIGHT and SALT_ON_BLACK off test digits 1000-1999: none of them
+# the digits the confusion matrix of docs/other_noise.md is measured on)
 LATTICE_SHARE = 0.9  # Poisson: at least this share of the positive pixels on a 1 / P lattice
+SMOOTH_BRIGHT = 0.62  # ... and fewer than this share of its bright pixels at their median (a clean 8-bit digit whose
+#                       only greys are 64, 128, 191 and 255 is on the lattice of P = 4, but its strokes are smooth)
+SALT_ON_BLACK = 0.015  # ... and fewer than this share of white pixels on a black background (salt, not photons)
 NOISY_FLAT = 0.47  # noise everywhere: fewer pixels than this exactly at their median
 SALT_SHARE = 0.02  # salt and pepper: at least this share of isolated extremes
 OUTLIER_SHARE = 0.065  # random-valued impulses: at least this share of pixels 0.5 from their median
@@ -445,7 +456,8 @@ def fit_noise_curve(y, x_hat):
 def detect(y, model=None, schedule=None):
     """The noise type and level of each image from its statistics alone (image_features, lattice), a list of N
     Findings. In order:
-        on a 1 / P lattice (LATTICE_SHARE)                -> Poisson, P from the lattice; clipped if no value
+        on a 1 / P lattice (LATTICE_SHARE), with rough bright pixels (SMOOTH_BRIGHT) and no salt on the black
+        background (SALT_ON_BLACK)                        -> Poisson, P from the lattice; clipped if no value
                                                              exceeds 1
         noise everywhere (fewer than NOISY_FLAT of the pixels at their median)
                  -> Gaussian; clipped if pixels sit exactly at -1 or 1; Poisson-Gaussian if the noise on bright
@@ -463,7 +475,7 @@ def detect(y, model=None, schedule=None):
     out = []
     for i in range(y.shape[0]):
         yi = y[i: i + 1]
-        if share[i] >= LATTICE_SHARE:
+        if share[i] >= LATTICE_SHARE and f["smooth"][i] < SMOOTH_BRIGHT and f["salt"][i] < SALT_ON_BLACK:
             out.append(Finding("poisson", peak=peaks[i].item(), clipped=bool(f["beyond"][i] == 0)))
         elif f["flat"][i] < NOISY_FLAT:
             clipped = bool(f["ends"][i] > 0.01)

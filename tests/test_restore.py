@@ -209,6 +209,21 @@ def test_detector_tells_the_noise_types_apart(digits):
     assert all(f.kind == "random" for f in rand)
 
 
+def test_a_clean_digit_on_the_poisson_lattice_is_not_called_poisson(digits):
+    """A clean digit whose only greys are multiples of 1/P sits on the count lattice of peak P (a black-and-white
+    digit on P = 1's, one with a half-grey border on P = 2's): its smooth strokes keep it clean, and salt and pepper
+    on it stays impulse noise, while Poisson noise on it stays Poisson."""
+    strokes = (digits > 0).float()
+    border = torch.maximum(strokes, 0.5 * torch.nn.functional.max_pool2d(strokes, 3, 1, 1))
+    for clean in (2 * strokes - 1, 2 * border - 1):
+        assert (restore.lattice(clean)[1] >= restore.LATTICE_SHARE).all()
+        assert all(f.type == "clean" for f in restore.detect(clean))
+        salted = corruptions.salt_and_pepper(clean, 0.1, gen())[0]
+        assert all(f.type == "impulse" and f.kind == "salt-and-pepper" for f in restore.detect(salted))
+        counted = corruptions.clip_and_quantise(corruptions.poisson_noise(clean, 4.0, gen()))
+        assert sum(f.type == "poisson" for f in restore.detect(counted)) >= 7
+
+
 def test_findings_describe_themselves_in_both_units():
     assert restore.Finding("poisson", peak=5.2).describe() == "Poisson, peak about 5.2 counts"
     assert restore.Finding("impulse", q=0.12, kind="salt-and-pepper").describe() == \
