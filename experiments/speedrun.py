@@ -38,6 +38,13 @@ def main(argv=None):
     ap.add_argument("--lr", type=cli.positive_float, default=None,
                     help="Adam learning rate (default: 1e-3 at batch 128, scaled by sqrt(batch / 128) for another "
                     "batch: the square-root rule for Adam, Malladi et al. 2022)")
+    ap.add_argument("--warmup", type=cli.non_negative_int,
+                    default=100, help="steps of the learning rate's linear warm-up (default: 100)")
+    ap.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                    help="the learning rate after the warm-up: constant, or cosine down to 0 at the last step "
+                    "(default: constant)")
+    ap.add_argument("--ema", type=cli.fraction, default=0.999,
+                    help="decay of the weights' moving average, the weights sampled from (default: 0.999)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training network (pays on a GPU; on "
                     "the 2-core CPU its compile time is not won back in a 10-minute run)")
     ap.add_argument("--width", type=flags.positive_int, default=32, help="UNet width (default: 32, the shipped one)")
@@ -57,7 +64,8 @@ def main(argv=None):
         # a larger batch averages away gradient noise, so it can take larger steps: lr ~ sqrt(batch) for Adam
         args.lr = 1e-3 * (args.batch_size / 128) ** 0.5
     train_args = ["--dataset", "mnist", "--cond", "class", "--fast", "--steps", str(args.steps), "--batch-size",
-                  str(args.batch_size), "--lr", str(args.lr), "--width", str(args.width), "--seed", str(args.seed),
+                  str(args.batch_size), "--lr", str(args.lr), "--warmup", str(args.warmup),
+                  "--lr-schedule", args.lr_schedule, "--ema", str(args.ema), "--width", str(args.width), "--seed", str(args.seed),
                   "--device", args.device, "--out", str(out)]
     if args.data_dir:
         train_args += ["--data-dir", args.data_dir]

@@ -127,3 +127,16 @@ def test_sample_cli_is_reproducible_and_checks_its_flags(tiny_data, tmp_path, ca
         sample.main(["--checkpoint", ckpt, "--out", str(tmp_path / "e"), "--device", "cpu"])
     model, schedule, _ = load_ddpm(ckpt)
     assert schedule.T == 50 and not model.training
+
+
+def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
+    constant = train.TrainConfig(lr=1e-3, warmup=10, steps=100)
+    cosine = train.TrainConfig(lr=1e-3, warmup=10, steps=100, lr_schedule="cosine")
+    for cfg in (constant, cosine):
+        assert train.learning_rate(cfg, 0) == pytest.approx(1e-4) and train.learning_rate(cfg, 9) == pytest.approx(1e-3)
+    assert all(train.learning_rate(constant, s) == pytest.approx(1e-3) for s in range(10, 100))
+    decay = [train.learning_rate(cosine, s) for s in range(10, 100)]
+    assert decay[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(decay, decay[1:]))
+    assert decay[-1] < 1e-6 and train.learning_rate(cosine, 55) == pytest.approx(5e-4)
+    with pytest.raises(SystemExit, match="lr-schedule"):
+        train.check_config(train.TrainConfig(lr_schedule="linear"))
