@@ -7,7 +7,13 @@ and hands the samplers their fused drop-ins; it never changes the lines a reader
 
 The levers, each turned on only where it can run:
   bf16 autocast     the UNet's convolutions and matrix products in bfloat16 (a CUDA GPU, or a CPU with bf16); its
-                    output goes back to fp32, so the chain itself (x_t, the reverse step) stays in fp32
+                    output goes back to fp32, so the chain itself (x_t, the reverse step) stays in fp32, and the
+                    GroupNorm statistics are taken in fp32 (autocast runs group_norm in fp32)
+  bf16 weights      the convolution and linear weights of the copy stored in bf16 once, instead of cast on every call
+                    (autocast's cast cache is off, see Autocast): the same values, so the same eps, fewer copies.
+                    Sampling only: training keeps its fp32 master weights (for_training)
+  cudnn.benchmark   on a CUDA GPU, cuDNN times its convolution algorithms at the first call of each shape and keeps
+                    the fastest (a process-wide setting)
   channels-last     the UNet's weights and inputs in NHWC memory order, which convolution kernels prefer (on a GPU,
                     and on a CPU in fp32; a CPU in bf16 is as fast or faster without it, so it is off there)
   fused GroupNorm   kernels/group_norm_silu.py for every unet.GroupNormSiLU (CUDA with Triton)
@@ -33,8 +39,8 @@ import torch.nn as nn
 import cli
 
 
-FLAG_HELP = ("the fast path (fast.py): bf16 autocast, channels-last and, on a CUDA GPU with Triton, the fused "
-             "kernels; what it turned on is printed")
+FLAG_HELP = ("the fast path (fast.py): bf16 autocast and weights, channels-last and, on a CUDA GPU with Triton, "
+             "the fused kernels; what it turned on is printed")
 
 
 def cpu_has_bf16():
@@ -121,7 +127,17 @@ def captured_chain(eps_fn, schedule, x, t_start, step=None):
     return replay
 
 
-def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=True, compile=False):
+def store_in_bf16(model):
+    """The weights and biases of every convolution and linear layer of `model` in bf16, in place (the GroupNorm
+    parameters stay fp32). Under bf16 autocast these are the values autocast would cast them to on every call."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.to(torch.bfloat16)
+    return model
+
+
+def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=True, compile=False,
+              bf16_weights=True):
     """The fast version of a trained UNet (a copy: `model` itself is left as it is) and the samplers' drop-ins, with
     every lever that can run on `device` (see the module docstring). Falls back lever by lever, never fails.
     channels_last=None: where it pays, on a CUDA GPU and on a CPU in fp32; a CPU in bf16 runs the UNet as fast or
@@ -154,8 +170,14 @@ def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=T
     if bf16 and bf16_runs_on(device):
         dtype = torch.bfloat16
         turned_on.append("bf16 autocast")
+        if bf16_weights:
+            store_in_bf16(fast)
+            turned_on.append("bf16 weights")
     elif bf16:
         left_off.append("bf16 autocast: this CPU has no native bf16")
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True
+        turned_on.append("cudnn.benchmark")
     wrapped = Autocast(fast, dtype, channels_last)
     if compile:
         wrapped.model = torch.compile(wrapped.model)
@@ -223,9 +245,13 @@ def main(argv=None):
         write_profile(args.profile, model, schedule, device, args.batch, args.train_batch or 128)
     variants = {"eager fp32": fast_path(model, schedule, device, bf16=False, channels_last=False, fused=False),
                 "+ channels-last": fast_path(model, schedule, device, bf16=False, channels_last=True, fused=False),
-                "+ bf16 autocast": fast_path(model, schedule, device, channels_last=True, fused=False),
+                "+ bf16 autocast": fast_path(model, schedule, device, channels_last=True, fused=False,
+                                             bf16_weights=False),
+                "+ bf16 weights": fast_path(model, schedule, device, channels_last=True, fused=False),
                 "bf16 autocast, no channels-last": fast_path(model, schedule, device, channels_last=False,
-                                                             fused=False),
+                                                             fused=False, bf16_weights=False),
+                "bf16 weights, no channels-last": fast_path(model, schedule, device, channels_last=False,
+                                                            fused=False),
                 "--fast (+ fused kernels on a GPU)": fast_path(model, schedule, device, fused=args.kernels != "torch")}
     compile_s = {}
     if args.compile:

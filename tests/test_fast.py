@@ -106,3 +106,23 @@ def test_the_lever_benchmark_runs_and_reports_every_row(tmp_path):
     training = result["training"]
     assert set(training["ms per step"]) == {"fp32", "--fast"} and training["speed-ups"]["fp32"] == 1.0
     assert json.loads(out.read_text())["batch"] == 2
+
+
+def test_bf16_weights_give_the_eps_of_per_call_casts():
+    """Weights stored in bf16 once are the values autocast casts them to on every call: the same noise prediction,
+    while the GroupNorm parameters stay fp32 and the original model keeps its fp32 weights."""
+    if not fast.bf16_runs_on("cpu"):
+        return  # nothing to compare: without native bf16 the fast path on this CPU stays in fp32
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(num_classes=10, width=16)).eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.1)
+    cast = fast.fast_path(model, Schedule(20), "cpu", fused=False, bf16_weights=False)
+    held = fast.fast_path(model, Schedule(20), "cpu", fused=False)
+    assert "bf16 weights" in held.turned_on and "bf16 weights" not in cast.turned_on
+    inner = held.model.model
+    assert inner.conv_in.weight.dtype == torch.bfloat16 and inner.time_mlp[0].weight.dtype == torch.bfloat16
+    assert all(m.weight.dtype == torch.float32 for m in inner.modules() if isinstance(m, GroupNormSiLU))
+    assert model.conv_in.weight.dtype == torch.float32
+    x, t, y = torch.randn(4, 1, 28, 28), torch.tensor([1, 7, 13, 20]), torch.tensor([0, 3, 9, 10])
+    with torch.no_grad():
+        assert torch.equal(held.model(x, t, y), cast.model(x, t, y))
