@@ -355,17 +355,23 @@ class Trajectory:
 
 
 @torch.no_grad()
-def sample_from(eps_fn, schedule, x, t_start, *, step=None, record_every=0, generator=None, progress=None):
+def sample_from(eps_fn, schedule, x, t_start, *, step=None, record_every=0, generator=None, progress=None,
+                runner=None):
     """The reverse chain (Algorithm 2) from x = x_{t_start} down to x_0.
 
     t_start = T with x ~ N(0, I) is plain generation. Any other t_start feeds a given image into the middle of the
     chain, as the paper's section 3.1 does: the image is taken to be x_{t_start} whatever noise it really holds.
     step: the update x_{t-1} = step(x_t, t, eps, z); default schedule.p_step (a fused kernel may stand in).
     record_every = k > 0 keeps x_t for every t divisible by k, plus the input and the final image.
+    runner: None, or something that runs this same loop another way and returns what it returns (the fast path's
+    replayed CUDA graphs, fast.ChunkedGraphs); the lines below are what it runs.
     Returns (x_0, Trajectory).
     """
     if not 0 <= t_start <= schedule.T:
         raise ValueError(f"t_start must lie in 0..{schedule.T}, got {t_start}")
+    if runner is not None:
+        return runner(eps_fn, schedule, x, t_start, step=step, record_every=record_every, generator=generator,
+                      progress=progress)
     step = step or schedule.p_step
     traj = Trajectory(record_every)
     traj.add(t_start, x, always=True)
@@ -380,11 +386,12 @@ def sample_from(eps_fn, schedule, x, t_start, *, step=None, record_every=0, gene
 
 
 @torch.no_grad()
-def sample(eps_fn, schedule, shape, *, device="cpu", step=None, record_every=0, generator=None, progress=None):
+def sample(eps_fn, schedule, shape, *, device="cpu", step=None, record_every=0, generator=None, progress=None,
+           runner=None):
     """Generate from scratch: x_T ~ N(0, I) (Algorithm 2, line 1), then the whole chain."""
     x_T = torch.randn(shape, device=device, generator=generator)
     return sample_from(eps_fn, schedule, x_T, schedule.T, step=step, record_every=record_every, generator=generator,
-                       progress=progress)
+                       progress=progress, runner=runner)
 
 
 @torch.no_grad()

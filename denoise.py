@@ -276,7 +276,7 @@ def check_model(model):
 
 @torch.no_grad()
 def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1, steps=None, variance="posterior",
-            make_step=None, generator=None, progress=None):
+            make_step=None, generator=None, progress=None, runner=None):
     """Denoise images y = x + sigma n with an unconditional DDPM. Returns a `Denoised`.
 
     images:    see `check_images`; moved to the model's device
@@ -290,6 +290,7 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
                that extra noise is still in the output (measured in docs/beyond.md)
     make_step: builds the DDPM chain's reverse step from the chain's schedule (the one with `variance`): None for
                `schedule.p_step`, or `kernels.reverse_step.fused_p_step` for the fused kernel; DDIM has its own step
+    runner:    the DDPM chain's runner (ddpm.sample_from): None, or the fast path's replayed CUDA graphs
     """
     from ddpm import EpsFunction, Schedule, ddim_sample_from, sample_from
 
@@ -326,7 +327,7 @@ def denoise(images, model, schedule, *, sigma=None, estimator="model", chains=1,
         x_in = x[rows]
         if steps is None:
             out[rows], _ = sample_from(eps_fn, schedule, x_in, t_star, step=step, generator=generator,
-                                       progress=progress)
+                                       progress=progress, runner=runner)
         else:
             out[rows], _ = ddim_sample_from(eps_fn, schedule, x_in, t_star, min(steps, t_star), generator=generator,
                                             progress=progress)
@@ -529,9 +530,10 @@ def main(argv=None):
     try:
         device = resolve_device(args.device)
         model, schedule, _ = load_ddpm(args.checkpoint, device)
+        runner = None
         if args.fast:  # the fast path swaps the model (fast.py); the chain's step comes from --kernels below
             path = fast.fast_path(model, schedule, device, fused=args.kernels != "torch")
-            model = path.model
+            model, runner = path.model, path.runner
             print(path.summary)
         images, kind, depth = read_input(args.input, model.config.image_channels, with_depth=True)
         if depth is not None:
@@ -539,10 +541,12 @@ def main(argv=None):
         g = torch.Generator(device=device).manual_seed(args.seed)
         # the chain's reverse step: ddpm.py's, or the fused kernel (--kernels)
         make_step = lambda s: kernels.choose(args.kernels, device, s)[0]  # noqa: E731
+        if runner is not None:  # replayed stretches hold their timestep in a tensor, which ddpm.py's step takes
+            make_step = lambda s: s.p_step  # noqa: E731
         if mode == "gaussian":
             warn_if_clipped(images)
             result = denoise(images, model, schedule, sigma=sigma, estimator=args.estimator or "model",
-                             chains=args.chains, steps=args.steps, make_step=make_step, generator=g)
+                             chains=args.chains, steps=args.steps, make_step=make_step, generator=g, runner=runner)
             write_output(args.out, getattr(result, args.output), kind)
         else:
             level = None

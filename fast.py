@@ -18,14 +18,17 @@ The levers, each turned on only where it can run:
                     and on a CPU in fp32; a CPU in bf16 is as fast or faster without it, so it is off there)
   fused GroupNorm   kernels/group_norm_silu.py for every unet.GroupNormSiLU (CUDA with Triton)
   fused step, concat   kernels/reverse_step.py and kernels/masked_concat.py (CUDA with Triton; kernels.choose)
-  torch.compile     only when asked (compile=True): it costs tens of seconds before the first step
-  CUDA graph        `captured_chain` records a whole chain once and replays it (CUDA only; `python fast.py` times it
-                    on a GPU, with and without torch.compile; on an H100 the two together are the fastest rows, while
-                    bf16 and the fused kernels alone are slower than eager fp32: the steps of this small UNet are
-                    bound by kernel launches there; the timings are in docs/benchmarks.md)
-The `--fast` flag of the scripts (figure scripts, sample.py, denoise.py) is fast_path with its defaults (with
-`--kernels torch`, without the fused kernels). What each lever buys is measured, side by side, by
-`python fast.py` (this machine) and kernels/bench.py (a GPU), in docs/benchmarks.md.
+  torch.compile     on a CUDA GPU by default (it costs tens of seconds before the first step, which the first
+                    chain pays); never on a CPU unless asked (compile=True), where a short run does not win it back
+  CUDA graphs       on a CUDA GPU by default: ChunkedGraphs, the samplers' `runner=`, replays the chain a stretch of
+                    20 steps at a time, so it fits chains entered at any t_start, trajectories and a progress bar;
+                    `captured_chain` records one whole chain (fast.py's rows that replay the chain in one graph).
+                    The steps of this small UNet are bound by kernel launches on a GPU, so there bf16 and the fused
+                    kernels alone do not pay and these two do (docs/benchmarks.md)
+The `--fast` flag of the scripts (sample.py, denoise.py, impute.py, the figure scripts) is fast_path with its defaults
+(with `--kernels torch`, without the fused kernels); sample.py and denoise.py hand its runner to the samplers, the
+others run its model and step. What each lever buys is measured, side by side, by `python fast.py` (this machine)
+and kernels/bench.py (a GPU), in docs/benchmarks.md.
 """
 
 import copy
@@ -92,6 +95,7 @@ class FastPath:
     concat: object
     turned_on: list = field(default_factory=list)
     left_off: list = field(default_factory=list)
+    runner: object = None  # ChunkedGraphs on a CUDA GPU (pass it to the samplers as runner=), else None
 
     @property
     def summary(self):
@@ -127,6 +131,96 @@ def captured_chain(eps_fn, schedule, x, t_start, step=None):
     return replay
 
 
+def shifted_chain(eps_fn, schedule, x, n, t_base, step=None, generator=None):
+    """n steps of ddpm.sample_from, from x_{t_base + n} down to x_{t_base}: its loop as written, run on the timesteps
+    n..1 shifted by t_base, a (B,) long tensor. The timestep lives on the device, so one captured graph of n steps
+    serves every stretch of n steps of every chain."""
+    from ddpm import sample_from
+
+    step = step or schedule.p_step
+    return sample_from(lambda x_t, t: eps_fn(x_t, t_base + t), schedule, x, n,
+                       step=lambda x_t, t, eps, z: step(x_t, t_base + t, eps, z), generator=generator)[0]
+
+
+class ChunkedGraphs:
+    """A `runner` for ddpm.sample_from (and so for ddpm.sample): the same chain, its steps run `chunk` at a time, each
+    stretch replayed from a CUDA graph. The stretches end on multiples of `chunk` (t = 180, 160, ... for chunk 20),
+    so a chain entered at any t_start runs a first, shorter stretch down to the next multiple, then full ones; one
+    graph of `chunk` steps serves every full stretch of every chain of the same eps_fn and batch shape, its timesteps
+    in a device tensor (shifted_chain). Between stretches the host records the trajectory and moves the progress
+    bar, so both work as in the readable loop (recording every k steps runs stretches of gcd(chunk, k)).
+    Capture records Python, the launches and the allocations once; each replay draws fresh noise from a generator
+    registered with the graph, seeded from the caller's generator at every call, so a seeded run is repeatable but
+    draws other (equally distributed) noise than the readable loop. The labels and condition of eps_fn are read where
+    they lie at capture: a new eps_fn is captured anew.
+    capture=False runs the same stretches eagerly, with the caller's generator (on a CPU, for the tests: the same
+    numbers as the readable loop)."""
+
+    def __init__(self, chunk=20, capture=True):
+        self.chunk, self.capture = chunk, capture
+        self.eps_fn, self.graphs = None, {}  # (shape, steps) -> (graph, x buffer, t_base buffer)
+        self.generator = None
+        self.captured = 0  # graphs captured so far (a test and fast.py read it)
+
+    def __call__(self, eps_fn, schedule, x, t_start, *, step=None, record_every=0, generator=None, progress=None):
+        import math
+
+        from ddpm import Trajectory
+
+        k = math.gcd(self.chunk, record_every) if record_every else self.chunk
+        if self.capture:
+            self.seed(x.device, generator)
+        traj = Trajectory(record_every)
+        traj.add(t_start, x, always=True)
+        t = t_start
+        while t > 0:
+            n = t % k or k  # down to the next multiple of k: only the first stretch is shorter
+            x = self.stretch(eps_fn, schedule, x, n, t - n, step, generator)
+            t -= n
+            traj.add(t, x, always=(t == 0))
+            if progress is not None:
+                progress.update(n)
+        return x, traj
+
+    def seed(self, device, generator):
+        """The graphs' own generator, seeded from the caller's (one draw from it) or, without one, from PyTorch's."""
+        if self.generator is None:
+            self.generator = torch.Generator(device=device)
+        seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device if generator else "cpu")
+        self.generator.manual_seed(int(seed))
+
+    def stretch(self, eps_fn, schedule, x, n, t_base, step, generator):
+        """x_{t_base + n} -> x_{t_base}: eagerly, or by replaying (capturing at first) the graph of n steps."""
+        t_vec = torch.full((x.shape[0],), t_base, dtype=torch.long, device=x.device)
+        if not self.capture:
+            return shifted_chain(eps_fn, schedule, x, n, t_vec, step, generator)
+        if eps_fn is not self.eps_fn:  # its tensors are baked into the graphs: start over
+            self.eps_fn, self.graphs = eps_fn, {}
+        key = (tuple(x.shape), x.dtype, n)
+        if key not in self.graphs:
+            self.graphs[key] = self.record(eps_fn, schedule, x, n, t_vec, step)
+        graph, x_buf, t_buf = self.graphs[key]
+        x_buf.copy_(x)
+        t_buf.copy_(t_vec)
+        graph.replay()
+        return x_buf.clone()
+
+    def record(self, eps_fn, schedule, x, n, t_vec, step):
+        """Capture n steps into one CUDA graph whose input and output is the same buffer (x_buf)."""
+        x_buf, t_buf = x.clone(), t_vec.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # one stretch outside the graph: compiles the kernels, warms the allocator
+            shifted_chain(eps_fn, schedule, x_buf.clone(), n, t_buf, step, self.generator)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(self.generator)  # each replay then advances this generator's offset
+        with torch.cuda.graph(graph):
+            x_buf.copy_(shifted_chain(eps_fn, schedule, x_buf, n, t_buf, step, self.generator))
+        self.captured += 1
+        return graph, x_buf, t_buf
+
+
 def store_in_bf16(model):
     """The weights and biases of every convolution and linear layer of `model` in bf16, in place (the GroupNorm
     parameters stay fp32). Under bf16 autocast these are the values autocast would cast them to on every call."""
@@ -136,12 +230,15 @@ def store_in_bf16(model):
     return model
 
 
-def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=True, compile=False,
-              bf16_weights=True):
+def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=True, compile=None,
+              bf16_weights=True, graphs=None, chunk=20):
     """The fast version of a trained UNet (a copy: `model` itself is left as it is) and the samplers' drop-ins, with
     every lever that can run on `device` (see the module docstring). Falls back lever by lever, never fails.
     channels_last=None: where it pays, on a CUDA GPU and on a CPU in fp32; a CPU in bf16 runs the UNet as fast or
-    faster without it (docs/fast.md times both on the development CPU)."""
+    faster without it (docs/fast.md times both on the development CPU). compile=None and graphs=None: on a CUDA
+    GPU, where together they measure best (docs/benchmarks.md), torch.compile and the chain replayed from CUDA graphs
+    of `chunk` steps (ChunkedGraphs, handed to the samplers as `runner=`); off on a CPU. compile may also name a
+    torch.compile mode."""
     import ddpm
     import kernels
 
@@ -150,6 +247,8 @@ def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=T
     turned_on, left_off = [], []
     has_triton = importlib.util.find_spec("triton") is not None
     on_cuda = device.type == "cuda"
+    compile = on_cuda if compile is None else compile
+    graphs = on_cuda if graphs is None else graphs
 
     step, concat = schedule.p_step, ddpm.masked_concat
     if fused and on_cuda and has_triton:
@@ -180,9 +279,17 @@ def fast_path(model, schedule, device, *, bf16=True, channels_last=None, fused=T
         turned_on.append("cudnn.benchmark")
     wrapped = Autocast(fast, dtype, channels_last)
     if compile:
-        wrapped.model = torch.compile(wrapped.model)
-        turned_on.append("torch.compile")
-    return FastPath(wrapped, step, concat, turned_on, left_off)
+        mode = compile if isinstance(compile, str) else None  # a mode name: "max-autotune-no-cudagraphs", ...
+        wrapped.model = torch.compile(wrapped.model, mode=mode)
+        turned_on.append("torch.compile" + (f" ({mode})" if mode else ""))
+    runner = None
+    if graphs and on_cuda:
+        runner = ChunkedGraphs(chunk)
+        step = schedule.p_step  # the fused step takes a Python int timestep; a replayed stretch holds a tensor
+        turned_on.append(f"CUDA graphs of {chunk} steps")
+    elif graphs:
+        left_off.append("CUDA graphs: need a CUDA GPU")
+    return FastPath(wrapped, step, concat, turned_on, left_off, runner)
 
 
 ROOT = Path(__file__).resolve().parent
@@ -214,7 +321,11 @@ def main(argv=None):
                     help="timings per variant, interleaved (default: 5)")
     ap.add_argument("--quality", type=cli.non_negative_int, default=0,
                     help="samples per path for the quality guard (default: 0, no guard)")
-    ap.add_argument("--compile", action="store_true", help="add a torch.compile row (its compile time is reported)")
+    ap.add_argument("--compile", action="store_true",
+                    help="add torch.compile rows beside the --fast row (their compile time is reported)")
+    ap.add_argument("--anchor", action="store_true",
+                    help="on a CUDA GPU, add the stock-PyTorch anchor: bf16 weights, channels-last, cudnn.benchmark, "
+                    "torch.compile max-autotune (minutes of autotuning), the chain in one CUDA graph")
     ap.add_argument("--profile", type=cli.output_file(".md"), default=None,
                     help="profile one eager fp32 sampler step and one training step first, and write the operator "
                     "tables (markdown) here")
@@ -243,22 +354,32 @@ def main(argv=None):
             raise SystemExit("error: --quality judges with the MNIST classifier, which reads 28x28 grey images")
     if args.profile:
         write_profile(args.profile, model, schedule, device, args.batch, args.train_batch or 128)
-    variants = {"eager fp32": fast_path(model, schedule, device, bf16=False, channels_last=False, fused=False),
-                "+ channels-last": fast_path(model, schedule, device, bf16=False, channels_last=True, fused=False),
-                "+ bf16 autocast": fast_path(model, schedule, device, channels_last=True, fused=False,
-                                             bf16_weights=False),
-                "+ bf16 weights": fast_path(model, schedule, device, channels_last=True, fused=False),
+    # each lever added in turn (torch.compile and the CUDA graphs off: they are rows of their own), then --fast as
+    # the scripts run it (on a CUDA GPU that adds torch.compile and the chain replayed from CUDA graphs)
+    plain = dict(fused=False, compile=False, graphs=False)
+    variants = {"eager fp32": fast_path(model, schedule, device, bf16=False, channels_last=False, **plain),
+                "+ channels-last": fast_path(model, schedule, device, bf16=False, channels_last=True, **plain),
+                "+ bf16 autocast": fast_path(model, schedule, device, channels_last=True, bf16_weights=False,
+                                             **plain),
+                "+ bf16 weights": fast_path(model, schedule, device, channels_last=True, **plain),
                 "bf16 autocast, no channels-last": fast_path(model, schedule, device, channels_last=False,
-                                                             fused=False, bf16_weights=False),
-                "bf16 weights, no channels-last": fast_path(model, schedule, device, channels_last=False,
-                                                            fused=False),
-                "--fast (+ fused kernels on a GPU)": fast_path(model, schedule, device, fused=args.kernels != "torch")}
+                                                             bf16_weights=False, **plain),
+                "bf16 weights, no channels-last": fast_path(model, schedule, device, channels_last=False, **plain),
+                "+ fused kernels (GPU)": fast_path(model, schedule, device, fused=args.kernels != "torch",
+                                                   compile=False, graphs=False)}
     compile_s = {}
     if args.compile:
-        # torch.compile alone on the plain fp32 UNet (what a user gets without this file), then on top of --fast
+        # torch.compile alone on the plain fp32 UNet (what a user gets without this file), then on top of the levers
         variants["torch.compile only (fp32)"] = fast_path(model, schedule, device, bf16=False, channels_last=False,
-                                                          fused=False, compile=True)
-        variants["+ torch.compile"] = fast_path(model, schedule, device, fused=args.kernels != "torch", compile=True)
+                                                          fused=False, compile=True, graphs=False)
+        variants["+ torch.compile"] = fast_path(model, schedule, device, fused=args.kernels != "torch", compile=True,
+                                                graphs=False)
+    if args.anchor and device.type == "cuda":
+        # the fair anchor: what stock PyTorch does with the same UNet, none of this project's kernels (its chain is
+        # captured whole in one CUDA graph below)
+        variants["stock anchor"] = fast_path(model, schedule, device, fused=False, graphs=False,
+                                             compile="max-autotune-no-cudagraphs")
+    variants["--fast"] = fast_path(model, schedule, device, fused=args.kernels != "torch")
     # a lever that cannot run here (the fused kernels without a GPU) adds nothing: where two rows have the same
     # levers, keep the row in the earlier place under the later name (the --fast row keeps its name; its levers
     # column says what --fast turned on on this machine)
@@ -266,7 +387,7 @@ def main(argv=None):
     for name, v in variants.items():
         by_levers[tuple(v.turned_on)] = (name, v)  # a dict keeps a key's first place and takes its last value
     variants = dict(by_levers.values())
-    fast_name = "--fast (+ fused kernels on a GPU)"  # the --fast path: every lever but torch.compile
+    fast_name = "--fast"  # what the scripts' --fast flag builds on this device
     g = torch.Generator(device=device).manual_seed(0)
     y = torch.arange(args.batch, device=device) % model.config.num_classes
     x = torch.randn(args.batch, model.config.image_channels, model.config.image_size, model.config.image_size,
@@ -274,24 +395,27 @@ def main(argv=None):
 
     def chain(v):
         eps_fn = EpsFunction(v.model, y=y, guidance=2.0, concat=v.concat)
-        return lambda: sample_from(eps_fn, schedule, x, args.steps, step=v.step, generator=g)[0]
+        return lambda: sample_from(eps_fn, schedule, x, args.steps, step=v.step, generator=g, runner=v.runner)[0]
 
     # name -> (a function that runs --steps reverse steps, the levers it has on)
     runs = {name: (chain(v), v.turned_on) for name, v in variants.items()}
-    for name, (run, _) in runs.items():  # warm-up (and, for torch.compile, the compile)
+    for name, (run, levers) in runs.items():  # warm-up (and, for torch.compile, the compile; for graphs, capture)
         t0 = time.perf_counter()
         run()
-        if "torch.compile" in name:
+        if any(lever.startswith(("torch.compile", "CUDA graphs")) for lever in levers):
             compile_s[name] = time.perf_counter() - t0
     if device.type == "cuda":
-        # the --fast path (and, asked for, the compiled one) with its whole chain of --steps steps replayed from one
-        # CUDA graph; the noise comes from the default generator there, so these rows draw other (equally
-        # distributed) noise than the others
-        graphed = [(fast_name, "+ CUDA graph of the chain")]
-        if args.compile:
-            graphed += [("torch.compile only (fp32)", "torch.compile (fp32) + CUDA graph of the chain"),
-                        ("+ torch.compile", "+ torch.compile + CUDA graph of the chain")]
+        # rows with their whole chain of --steps steps replayed from one CUDA graph: eager fp32 so replayed is its
+        # pure GPU time (a host-bound baseline would flatter every ratio); the noise comes from the default
+        # generator there, so these rows draw other (equally distributed) noise than the others
+        graphed = [("eager fp32", "eager fp32 replayed in a CUDA graph"),
+                   ("+ fused kernels (GPU)", "+ fused kernels + CUDA graph of the chain"),
+                   ("torch.compile only (fp32)", "torch.compile (fp32) + CUDA graph of the chain"),
+                   ("+ torch.compile", "+ torch.compile + CUDA graph of the chain"),
+                   ("stock anchor", "stock anchor: + CUDA graph of the chain")]
         for base_name, name in graphed:
+            if base_name not in variants:
+                continue
             v = variants[base_name]
             try:
                 replay = captured_chain(EpsFunction(v.model, y=y, guidance=2.0, concat=v.concat), schedule, x,
@@ -331,7 +455,7 @@ def main(argv=None):
             gq = torch.Generator(device=device).manual_seed(1)
             eps_fn = EpsFunction(v.model, y=labels, guidance=2.0, concat=v.concat)
             shape = (args.quality, model.config.image_channels, model.config.image_size, model.config.image_size)
-            images = sample(eps_fn, schedule, shape, device=device, step=v.step, generator=gq)[0]
+            images = sample(eps_fn, schedule, shape, device=device, step=v.step, generator=gq, runner=v.runner)[0]
             kept = (predict(clf, images.clamp(-1, 1).cpu()) == labels.cpu()).float().mean().item()
             result["quality"][name] = {"n": args.quality, "classified_as_asked": kept}
             print(f"quality, {name}: {100 * kept:.1f}% of {args.quality} samples at w = 2 classified as asked")

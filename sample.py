@@ -133,9 +133,10 @@ def main(argv=None):
         step, _ = kernels.choose(args.kernels, device, schedule)  # the reverse step: ddpm.py's, or the fused kernel
     except kernels.Unavailable as e:
         sys.exit(f"error: {e}")
-    if args.fast:  # the fast path swaps the model and the reverse step (fast.py)
+    runner = None
+    if args.fast:  # the fast path swaps the model and the reverse step, and on a GPU runs the chain (fast.py)
         path = fast.fast_path(model, schedule, device, fused=args.kernels != "torch")
-        model, step = path.model, path.step
+        model, step, runner = path.model, path.step, path.runner
         print(path.summary)
     n_steps = schedule.T if args.sampler == "ddpm" else args.steps
     starts = range(0, args.n, args.batch_size)  # --n images in batches of at most --batch-size, one after another
@@ -147,7 +148,7 @@ def main(argv=None):
             eps_fn = EpsFunction(model, y=None if y is None else y[lo:hi].to(device), guidance=w, generator=g)
             if args.sampler == "ddpm":
                 x, _ = sample(eps_fn, schedule, (hi - lo, *shape[1:]), device=device, step=step, generator=g,
-                              progress=bar)
+                              progress=bar, runner=runner)
             else:
                 x_T = torch.randn((hi - lo, *shape[1:]), device=device, generator=g)
                 x, _ = ddim_sample_from(eps_fn, schedule, x_T, schedule.T, args.steps, eta=args.eta, generator=g,

@@ -126,3 +126,37 @@ def test_bf16_weights_give_the_eps_of_per_call_casts():
     x, t, y = torch.randn(4, 1, 28, 28), torch.tensor([1, 7, 13, 20]), torch.tensor([0, 3, 9, 10])
     with torch.no_grad():
         assert torch.equal(held.model(x, t, y), cast.model(x, t, y))
+
+
+def test_chunked_runner_runs_the_readable_chain_in_stretches():
+    """ChunkedGraphs replays ddpm.sample_from's own loop a stretch at a time, its timesteps shifted by a tensor; run
+    eagerly (capture=False, as on a CPU) it gives the readable loop's numbers exactly, for a chain entered at any
+    t_start, with its trajectory and progress; on a CPU the fast path hands the samplers no runner."""
+    from ddpm import sample_from
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(num_classes=10, width=8)).eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.1)
+    schedule = Schedule(50)
+    y = torch.tensor([0, 3, 9])
+    eps_fn = EpsFunction(model, y=y, guidance=2.0)
+    x = torch.randn(3, 1, 28, 28)
+
+    class Count:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    for t_start, every in ((50, 0), (37, 0), (7, 0), (50, 10), (23, 5), (0, 0)):
+        ref, ref_traj = sample_from(eps_fn, schedule, x, t_start, record_every=every,
+                                    generator=torch.Generator().manual_seed(1))
+        bar = Count()
+        got, traj = sample_from(eps_fn, schedule, x, t_start, record_every=every, progress=bar,
+                                generator=torch.Generator().manual_seed(1),
+                                runner=fast.ChunkedGraphs(chunk=10, capture=False))
+        assert torch.equal(got, ref), t_start
+        assert traj.steps == ref_traj.steps and all(torch.equal(a, b) for a, b in zip(traj.images, ref_traj.images))
+        assert bar.n == t_start
+    assert fast.fast_path(model, schedule, "cpu").runner is None
+    assert "CUDA graphs" in fast.fast_path(model, schedule, "cpu", graphs=True).left_off[-1]
