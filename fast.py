@@ -353,7 +353,9 @@ def main(argv=None):
         if (model.config.image_channels, model.config.image_size) != (1, 28):
             raise SystemExit("error: --quality judges with the MNIST classifier, which reads 28x28 grey images")
     if args.profile:
-        write_profile(args.profile, model, schedule, device, args.batch, args.train_batch or 128)
+        write_profile(args.profile, model, schedule, device, args.batch, args.train_batch or 128,
+                      fast=fast_path(model, schedule, device, fused=args.kernels != "torch", compile=False,
+                                     graphs=False))
     # each lever added in turn (torch.compile and the CUDA graphs off: they are rows of their own), then --fast as
     # the scripts run it (on a CUDA GPU that adds torch.compile and the chain replayed from CUDA graphs)
     plain = dict(fused=False, compile=False, graphs=False)
@@ -464,9 +466,12 @@ def main(argv=None):
     return result
 
 
-def write_profile(path, model, schedule, device, batch, train_batch, top=12):
+def write_profile(path, model, schedule, device, batch, train_batch, top=12, fast=None):
     """Where the time goes: torch.profiler over one guided sampler step (eager fp32, w = 2: one UNet pass over 2B
-    images) and one training step, operators sorted by their own time; markdown tables to `path`."""
+    images), the same step on `fast` (a FastPath without torch.compile and graphs, so that its operators show) and
+    one training step, operators sorted by their own time; markdown tables to `path`. The fast step's table is
+    followed by the count of layout conversions in it (aten::contiguous, aten::copy_ and aten::to calls that copy
+    a whole activation between NCHW and NHWC): the fused kernels read channels-last input as it lies."""
     from torch.profiler import ProfilerActivity, profile
 
     from ddpm import EpsFunction, sample_from, training_loss
@@ -493,14 +498,24 @@ def write_profile(path, model, schedule, device, batch, train_batch, top=12):
     text = [f"# Where the time goes ({device}, torch {torch.__version__}, {torch.get_num_threads()} threads)\n",
             "Command: `python fast.py --profile ...`; torch.profiler, one step after one warm-up step, operators by "
             "their own time.\n"]
-    for title, fn in ((f"One sampler step, eager fp32, batch {batch} with guidance (one UNet pass over "
-                       f"{2 * batch} images)", lambda: sample_from(eps_fn, schedule, x, 1, generator=g)),
-                      (f"One training step, eager fp32, batch {train_batch} (loss, backward, Adam)", train_step)):
+    steps = [(f"One sampler step, eager fp32, batch {batch} with guidance (one UNet pass over {2 * batch} images)",
+              lambda: sample_from(eps_fn, schedule, x, 1, generator=g))]
+    if fast is not None:
+        fast_eps = EpsFunction(fast.model, y=y, guidance=2.0, concat=fast.concat)
+        steps.append((f"The same step on the fast path ({', '.join(fast.turned_on) or 'nothing'})",
+                      lambda: sample_from(fast_eps, schedule, x, 1, step=fast.step, generator=g)))
+    steps.append((f"One training step, eager fp32, batch {train_batch} (loss, backward, Adam)", train_step))
+    for title, fn in steps:
         fn()  # warm-up
         with profile(activities=activities) as prof:
             fn()
         table = prof.key_averages().table(sort_by=sort, row_limit=top, max_name_column_width=40)
         text += [f"## {title}\n", "```", table.strip(), "```\n"]
+        if title.startswith("The same step"):
+            calls = {e.key: e.count for e in prof.key_averages() if e.key in ("aten::contiguous", "aten::copy_",
+                                                                              "aten::to", "aten::clone")}
+            text.append("Layout and dtype copies in this step (calls): "
+                        + (", ".join(f"{k} {v}" for k, v in sorted(calls.items())) or "none") + "\n")
     write_text(path, "\n".join(text))
     print(f"wrote {path}")
 
