@@ -25,6 +25,8 @@ The levers, each turned on only where it can run:
                     `captured_chain` records one whole chain (fast.py's rows that replay the chain in one graph).
                     The steps of this small UNet are bound by kernel launches on a GPU, so there bf16 and the fused
                     kernels alone do not pay and these two do (docs/benchmarks.md)
+  training graph    `train.py --fast` on one CUDA GPU: GraphedTrainStep replays the whole optimizer step (batch,
+                    loss, backward, clipping, Adam, EMA) from one CUDA graph, for the same launch-bound reason
 The `--fast` flag of the scripts (sample.py, denoise.py, impute.py, the figure scripts) is fast_path with its defaults
 (with `--kernels torch`, without the fused kernels); sample.py and denoise.py hand its runner to the samplers, the
 others run its model and step. What each lever buys is measured, side by side, by `python fast.py` (this machine)
@@ -83,6 +85,155 @@ def for_training(model, device):
     channels-last order and wrapped in bf16 autocast where bf16 pays."""
     dtype = torch.bfloat16 if bf16_runs_on(device) else torch.float32
     return Autocast(model.to(memory_format=torch.channels_last), dtype, channels_last=True)
+
+
+class GraphedTrainStep:
+    """One optimizer step of train.py's loop replayed from one CUDA graph (`train.py --fast` on one CUDA GPU): the
+    batch gathered by the indices in a static buffer, `batch_loss(idx)` (train.py hands in ddpm.training_loss on that
+    batch, drawing from `generator`), zero_grad and backward, gradient clipping, Adam, the EMA update, and the loss
+    in a static buffer. This small UNet's step is bound by kernel launches on a GPU; a replay launches them all at
+    once, and the host never waits for it.
+
+        step = GraphedTrainStep(batch_loss, model, ema, opt, gen, batch_size, grad_clip)
+        loss = step(idx, lr, 1 - decay)    # this step's images, learning rate and EMA weight; loss on the device
+
+    What changes from step to step goes in through device tensors filled before each replay (a Python number would
+    be baked into the graph): the indices, the learning rate (Adam takes it as a tensor) and the EMA weight. The
+    noise and timesteps come from `generator`, registered with the graph, so a replay draws what the loop would draw
+    next and the generator's state, saved in checkpoints, advances as the loop's does.
+    Adam is made capturable on CUDA: its 'step' counts move to the device and its bias corrections are computed
+    there in fp32, not in Python doubles, so a graphed run follows the loop within float rounding, not bit for bit.
+    opt.state_dict() gives the loop's form back (a float learning rate, capturable off, 'step' on the CPU), so the
+    checkpoints are the loop's and resume with or without the graph. Build it after any opt.load_state_dict, which
+    takes capturable and lr from the saved groups (and leaves 'step' on the CPU unless they say capturable).
+    The warm-up and the capture run real steps; the state is put back after them, so the first replay is the run's
+    next step. A failed capture also hands Adam and the generator back as they were, and raises: the caller can then
+    run the loop as written.
+    capture=False runs the same step eagerly with the same buffers (a CPU, for the tests). There Adam is not
+    capturable and the learning rate is a float64 tensor, so its step size is the double the loop computes: the
+    loop's weights bit for bit."""
+
+    def __init__(self, batch_loss, model, ema, opt, generator, batch_size, grad_clip, capture=True, warmup=3):
+        device = next(model.parameters()).device
+        self.batch_loss, self.opt, self.generator, self.grad_clip = batch_loss, opt, generator, grad_clip
+        self.params, self.ema_params = list(model.parameters()), list(ema.parameters())
+        self.buffers, self.ema_buffers = list(model.buffers()), list(ema.buffers())
+        self.capturable = device.type == "cuda"
+        self.idx = torch.zeros(batch_size, dtype=torch.long, device=device)  # (B,) the batch's image indices
+        self.lr_value = opt.param_groups[0]["lr"]  # the last learning rate as a float, for opt.state_dict()
+        self.lr = torch.tensor(self.lr_value, dtype=torch.float32 if self.capturable else torch.float64, device=device)
+        self.ema_weight = torch.zeros((), device=device)  # 1 - decay
+        self.loss = torch.zeros((), device=device)
+        self.graph = None
+        for group in opt.param_groups:
+            group["capturable"], group["lr"] = self.capturable, self.lr
+        if self.capturable:
+            for state in opt.state.values():
+                state["step"] = state["step"].to(device, torch.float32)
+        self.hook = opt.register_state_dict_post_hook(self.loop_form)
+        if capture:
+            try:
+                self.capture(warmup)
+            except BaseException:
+                self.release()
+                raise
+
+    def __call__(self, idx, lr, ema_weight):
+        """Run one step on the images `idx` (a CPU tensor) at learning rate `lr` with the EMA weight `ema_weight`;
+        returns its loss, a fresh device tensor (the static buffer is overwritten by the next step)."""
+        self.lr_value = lr
+        self.lr.fill_(lr)
+        self.ema_weight.fill_(ema_weight)
+        if self.graph is None:
+            self.idx.copy_(idx)
+            self.step()
+        else:
+            self.idx.copy_(idx.pin_memory(), non_blocking=True)  # pinned: the host queues the replay and goes on
+            self.graph.replay()
+        return self.loss.clone()
+
+    def step(self):
+        """The loop's step, from the static buffers to the static loss: what the graph records."""
+        loss = self.batch_loss(self.idx)
+        self.opt.zero_grad(set_to_none=True)  # in the graph: backward writes fresh gradients, never adds to old ones
+        loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)  # the norm and the scale stay on the device
+        self.opt.step()
+        with torch.no_grad():
+            # ema <- ema + (1 - decay) (model - ema), the weight a tensor (a Python number would be baked in)
+            torch._foreach_lerp_(self.ema_params, self.params, [self.ema_weight] * len(self.params))
+            for be, bm in zip(self.ema_buffers, self.buffers):
+                be.copy_(bm)
+            self.loss.copy_(loss.detach())
+
+    def capture(self, warmup):
+        """Warm up on a side stream (Adam creates its state, the kernels are chosen), then record one step; the
+        weights, the EMA, Adam's state and the generator are put back as they were."""
+        import warnings
+
+        if self.idx.device.type != "cuda":
+            raise RuntimeError("a CUDA-graph capture needs a CUDA device")
+        saved = self.state()
+        # a capture that fails midway can leave the generator state it registered marked as capturing, which
+        # eager draws refuse: the generator then takes this copy instead
+        spare = self.generator.clone_state()
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            try:
+                with torch.cuda.stream(side), warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="This instance was constructed with capturable=True")
+                    for _ in range(warmup):
+                        self.step()
+            finally:
+                torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            graph.register_generator_state(self.generator)  # each replay then advances the generator's offset
+            with torch.cuda.graph(graph):
+                self.step()
+            self.graph = graph
+        except BaseException:
+            self.generator.graphsafe_set_state(spare)
+            raise
+        finally:
+            self.set_state(saved)
+
+    def state(self):
+        """What a step changes: the generator's state, copies of the weights, the EMA and Adam's state, and which
+        parameters have an Adam state yet (Adam creates it at its first step)."""
+        tensors = [*self.params, *self.buffers, *self.ema_params, *self.ema_buffers]
+        tensors += [v for s in self.opt.state.values() for v in s.values() if torch.is_tensor(v)]
+        return self.generator.get_state(), [(t, t.detach().clone()) for t in tensors], {id(p) for p in self.opt.state}
+
+    def set_state(self, saved):
+        """Put back a state(), in place (the graph holds these tensors); an Adam state created since is zeroed,
+        which is the state Adam creates."""
+        generator_state, copies, had_state = saved
+        with torch.no_grad():
+            for t, copy_of_t in copies:
+                t.copy_(copy_of_t)
+            for p, s in self.opt.state.items():
+                if id(p) not in had_state:
+                    for v in s.values():
+                        if torch.is_tensor(v):
+                            v.zero_()
+        self.generator.set_state(generator_state)
+
+    def loop_form(self, opt, state_dict):
+        """opt.state_dict() as the loop's Adam has it: a float learning rate, capturable off, 'step' on the CPU."""
+        for group in state_dict["param_groups"]:
+            group["lr"], group["capturable"] = self.lr_value, False
+        state_dict["state"] = {k: {**s, "step": s["step"].cpu()} for k, s in state_dict["state"].items()}
+        return state_dict
+
+    def release(self):
+        """Hand the optimizer back in the loop's form (after a failed capture)."""
+        self.hook.remove()
+        for group in self.opt.param_groups:
+            group["lr"], group["capturable"] = self.lr_value, False
+        for state in self.opt.state.values():
+            state["step"] = state["step"].cpu()
 
 
 @dataclass
@@ -523,8 +674,10 @@ def write_profile(path, model, schedule, device, batch, train_batch, top=12, fas
 def time_training(model, schedule, device, batch, repeats, compile=False):
     """Seconds per training step (loss, backward, Adam step) of a fresh copy of `model`, fp32 against bf16 autocast
     with channels-last (train.py --fast), and, with compile=True, --fast with torch.compile (train.py --fast
-    --compile) and that with PyTorch's fused Adam (one kernel for the whole update); interleaved; returns the
-    medians and the ratios to fp32. The first round warms up (and compiles), its time reported apart."""
+    --compile) and that with PyTorch's fused Adam (one kernel for the whole update), and on a CUDA GPU the step of
+    train.py --fast there, replayed from one CUDA graph (GraphedTrainStep, which also clips the gradient and updates
+    the EMA: more work than the other rows); interleaved, each step ended by reading its loss; returns the medians
+    and the ratios to fp32. The first round warms up (and compiles, or captures), its time reported apart."""
     import statistics
     import time
 
@@ -544,9 +697,30 @@ def time_training(model, schedule, device, batch, repeats, compile=False):
         net = for_training(m, device) if fast else m
         opt = torch.optim.Adam(m.parameters(), lr=1e-4, fused=True if fused else None)  # None: PyTorch's default
         nets[name] = (torch.compile(net) if compiled else net, opt)
-    times = {name: [] for name in nets}
-    first = {}
+    graphed = {}
+    if torch.device(device).type == "cuda":
+        # train.py --fast on one GPU: the whole step (batch gather, loss, backward, clipping, Adam, EMA) from one
+        # CUDA graph; its warm-up and capture are timed as its first step
+        m = copy.deepcopy(model).train()
+        net, opt = for_training(m, device), torch.optim.Adam(m.parameters(), lr=1e-4)
+        ema = copy.deepcopy(m).requires_grad_(False)
+        gen = torch.Generator(device=device).manual_seed(0)
+        t0 = time.perf_counter()
+        try:
+            step = GraphedTrainStep(lambda idx: training_loss(net, schedule, x0[idx], y=y[idx], generator=gen), m, ema,
+                                    opt, gen, batch, grad_clip=1.0)
+            graphed["--fast, one CUDA graph"] = (step, time.perf_counter() - t0)
+        except Exception as e:  # noqa: BLE001  (a failed capture is reported, the other rows still count)
+            print(f"CUDA-graph capture of the training step failed: {type(e).__name__}: {e}")
+    idx = torch.arange(batch)
+    times = {name: [] for name in [*nets, *graphed]}
+    first = {name: capture_s for name, (_, capture_s) in graphed.items()}
     for i in range(repeats + 1):  # the first round warms up
+        for name, (step, _) in graphed.items():
+            t0 = time.perf_counter()
+            step(idx, 1e-4, 1e-3).item()
+            if i:
+                times[name].append(time.perf_counter() - t0)
         for name, (net, opt) in nets.items():
             t0 = time.perf_counter()
             loss = training_loss(net, schedule, x0, y=y, generator=g)
@@ -559,7 +733,7 @@ def time_training(model, schedule, device, batch, repeats, compile=False):
             else:
                 first[name] = time.perf_counter() - t0
     med = {name: statistics.median(v) for name, v in times.items()}
-    for name in nets:
+    for name in times:
         print(f"training step, batch {batch}, {name:36s}: {1e3 * med[name]:8.1f} ms   {med['fp32'] / med[name]:5.2f}x"
               f"   (first step {first[name]:.1f} s)")
     return {"batch": batch, "ms per step": {k: 1e3 * v for k, v in med.items()},

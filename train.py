@@ -16,9 +16,11 @@ message and leaves the last good checkpoint in place. Resuming continues the sam
 an uninterrupted run would have drawn.
 
 Speed: --fast runs the UNet in bf16 autocast and channels-last order (fast.for_training; the weights, the optimizer
-and the EMA stay fp32), --compile wraps the training network in torch.compile. The step itself never waits for the
-device: the losses stay there and are read back every --sync-every steps (and before every checkpoint), where they
-are logged and checked for a non-finite value; the EMA update is one foreach call over all the parameters.
+and the EMA stay fp32) and, on one CUDA GPU with --cond none or class and without --compile, replays the loop's whole
+step from one CUDA graph (fast.GraphedTrainStep; it prints which); --compile wraps the training network in
+torch.compile. The step itself never waits for the device: the losses stay there and are read back every
+--sync-every steps (and before every checkpoint), where they are logged and checked for a non-finite value; the EMA
+update is one foreach call over all the parameters.
 
 Several processes (torchrun, DistributedDataParallel): the global batch --batch-size is split evenly over the
 processes, each computing its own share of every batch; every process draws the whole batch's noise and timesteps
@@ -76,7 +78,7 @@ class TrainConfig:
     seed: int = 0
     limit: int = 0  # train on the first `limit` images only (0: all); for quick tests
     ckpt_every: int = 200  # write a checkpoint every this many steps
-    fast: bool = False  # bf16 autocast and channels-last for the UNet's passes (fast.py); the weights stay fp32
+    fast: bool = False  # bf16 autocast, channels-last (fast.py; weights fp32); one CUDA GPU: the step in a CUDA graph
     compile: bool = False  # torch.compile the training network (tens of seconds before the first step; pays on a GPU)
     sync_every: int = 25  # read the losses back from the device every this many steps (and at every checkpoint)
 
@@ -192,6 +194,11 @@ def batch_indices(step, n, batch_size, seed):
     return torch.randperm(n, generator=g)[i * batch_size: (i + 1) * batch_size]
 
 
+def ema_decay(cfg, step):
+    """The EMA's decay after optimizer step `step` (counted from 1): cfg.ema, with a short warm-up of its own."""
+    return min(cfg.ema, (1 + step) / (10 + step))
+
+
 def build(cfg, device, images, num_classes):
     torch.manual_seed(cfg.seed)
     model = UNet(model_config(cfg, images, num_classes)).to(device)
@@ -243,6 +250,43 @@ def share_loss(net, num_classes, schedule, x0, rows, **batch):
     return (eps - net(x_in, t, y)).pow(2).mean()
 
 
+def why_not_one_graph(cfg, device, world):
+    """Why --fast runs the loop's step as written rather than replayed from one CUDA graph (None: it need not)."""
+    if device.type != "cuda":
+        return "one CUDA graph needs a CUDA GPU"
+    if world > 1:
+        return "one process only: DistributedDataParallel's gradient exchange is not captured"
+    if cfg.cond not in ("none", "class"):
+        return "--cond none or class only: the corrupted images of --cond image are drawn outside training_loss"
+    if cfg.compile:
+        return "not with --compile: torch.compile's code is not captured"
+    return None
+
+
+def one_graph_step(cfg, device, world, net, schedule, x_all, y_all, model, ema, opt, gen):
+    """--fast: the step of train()'s loop, from the batch to the EMA update, replayed from one CUDA graph
+    (fast.GraphedTrainStep) where it can be. Returns (the step, or None for the loop as written; the line saying
+    which). Built after any resume, as it takes over the optimizer's state; a failed capture leaves the loop as
+    written to do the same step, so a run never stops for it."""
+    from fast import GraphedTrainStep
+
+    why_not = why_not_one_graph(cfg, device, world)
+    if why_not:
+        return None, f"training step: the loop as written ({why_not})"
+
+    def batch_loss(idx):  # the loop's first lines, for --cond none and class
+        x0, y = x_all[idx], y_all[idx]
+        labels = {"y": y, "p_uncond": cfg.p_uncond} if cfg.cond == "class" else {}
+        return training_loss(net, schedule, x0, generator=gen, **labels)
+
+    capture = device.type == "cuda"  # a CPU gets here only in a test: the same step, run eagerly
+    try:
+        graphed = GraphedTrainStep(batch_loss, model, ema, opt, gen, cfg.batch_size, cfg.grad_clip, capture=capture)
+    except Exception as e:  # noqa: BLE001  (whatever stopped the capture, the loop as written can run the step)
+        return None, f"training step: the loop as written (the CUDA-graph capture failed: {type(e).__name__}: {e})"
+    return graphed, "training step: one CUDA graph" if capture else "training step: GraphedTrainStep, run eagerly"
+
+
 def train(cfg, out, device, resume=None, progress=True, data_dir=None):
     """Train to cfg.steps; returns the path of the final checkpoint. Under torchrun, every process calls this."""
     rank, world, local_rank = process_group()
@@ -281,6 +325,9 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
 
     x_all, y_all = x_all.to(device), y_all.to(device)
     schedule = Schedule(cfg.T, cfg.schedule).to(device)
+    # --fast on one CUDA GPU: the step of the loop below replayed from one CUDA graph (None: the loop as written)
+    graphed, step_line = (one_graph_step(cfg, device, world, net, schedule, x_all, y_all, model, ema, opt, gen)
+                          if cfg.fast else (None, None))
     writer = rank == 0  # only rank 0 writes the log, the checkpoints and the progress bar
     if writer:
         removed = remove_stale_temporaries(ckpt_path, PROCESS_START)  # what a killed run's save left behind
@@ -290,6 +337,8 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
         print(f"UNet: {count_parameters(model):,} parameters, {model.config}; {len(x_all)} training images; "
               f"device {device}; {world} process(es), {share} images each per step; steps {step} -> {cfg.steps}",
               flush=True)
+        if step_line:
+            print(step_line, flush=True)
         out.mkdir(parents=True, exist_ok=True)
         log_new = not (out / "log.csv").exists()
         log = open(out / "log.csv", "a", newline="")
@@ -318,37 +367,42 @@ def train(cfg, out, device, resume=None, progress=True, data_dir=None):
         pending.clear()
     try:
         while step < cfg.steps:
-            idx = batch_indices(step, len(x_all), cfg.batch_size, cfg.seed).to(device)
-            x0, y = x_all[idx], y_all[idx]
-            kwargs = {}
-            if "class" in cfg.cond:
-                kwargs.update(y=y, p_uncond=cfg.p_uncond)
-            if "image" in cfg.cond:
-                kwargs.update(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
-            if world == 1:
-                loss = training_loss(net, schedule, x0, generator=gen, **kwargs)
-            else:
-                loss = share_loss(net, model.config.num_classes, schedule, x0, rows, generator=gen, **kwargs)
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            # the loss of the whole global batch: the mean of the processes' shares
-            global_loss = loss.detach().clone()
-            if world > 1:
-                dist.all_reduce(global_loss)
-                global_loss /= world
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            # EMA with a short warm-up of its own, so early checkpoints are not dominated by the random init
-            decay = min(cfg.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                # ema <- ema + (1 - decay) (model - ema), every parameter in one call (one launch on a GPU, not 100)
-                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
-                for be, bm in zip(ema.buffers(), model.buffers()):
-                    be.copy_(bm)
+            if graphed is None:
+                idx = batch_indices(step, len(x_all), cfg.batch_size, cfg.seed).to(device)
+                x0, y = x_all[idx], y_all[idx]
+                kwargs = {}
+                if "class" in cfg.cond:
+                    kwargs.update(y=y, p_uncond=cfg.p_uncond)
+                if "image" in cfg.cond:
+                    kwargs.update(x_cond=corrupt(cfg, x0, gen), probabilistic=cfg.probabilistic, tau=cfg.tau)
+                if world == 1:
+                    loss = training_loss(net, schedule, x0, generator=gen, **kwargs)
+                else:
+                    loss = share_loss(net, model.config.num_classes, schedule, x0, rows, generator=gen, **kwargs)
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(cfg, step)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                # the loss of the whole global batch: the mean of the processes' shares
+                global_loss = loss.detach().clone()
+                if world > 1:
+                    dist.all_reduce(global_loss)
+                    global_loss /= world
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                step += 1
+                # EMA with a short warm-up of its own, so early checkpoints are not dominated by the random init
+                decay = ema_decay(cfg, step)
+                with torch.no_grad():
+                    # ema <- ema + (1 - decay) (model - ema), every parameter in one call (one launch on a GPU)
+                    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+                    for be, bm in zip(ema.buffers(), model.buffers()):
+                        be.copy_(bm)
+            else:  # the lines above, from one CUDA graph: in go this step's batch, learning rate and EMA weight
+                global_loss = graphed(batch_indices(step, len(x_all), cfg.batch_size, cfg.seed),
+                                      learning_rate(cfg, step), 1 - ema_decay(cfg, step + 1))
+                step += 1
             wall = time.perf_counter() - t0
             pending.append((step, global_loss, wall))
             bar.update(1)
@@ -397,7 +451,8 @@ HELP = {
     "seed": "seed of the initial weights, the batches, the noise and the timesteps",
     "limit": "train on the first N images only (0: all); for quick tests",
     "ckpt_every": "write a checkpoint every this many steps (and at the end)",
-    "fast": "bf16 autocast and channels-last for the UNet's passes (fast.py); the weights stay fp32",
+    "fast": "bf16 autocast and channels-last for the UNet's passes (fast.py); the weights stay fp32. On one CUDA GPU "
+            "with --cond none or class and without --compile, the whole step replayed from one CUDA graph",
     "compile": "torch.compile the training network (tens of seconds before the first step; pays on a GPU)",
     "sync_every": "read the losses back from the device every this many steps (and at every checkpoint)",
 }

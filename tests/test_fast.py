@@ -161,3 +161,86 @@ def test_chunked_runner_runs_the_readable_chain_in_stretches():
         assert bar.n == t_start
     assert fast.fast_path(model, schedule, "cpu").runner is None
     assert "CUDA graphs" in fast.fast_path(model, schedule, "cpu", graphs=True).left_off[-1]
+
+
+def test_graphed_train_step_undoes_its_warm_up_and_hands_adam_back_after_a_failed_capture():
+    """What GraphedTrainStep does around a capture, on a CPU: state() and set_state() undo steps exactly (weights,
+    EMA, generator, and an Adam state created since, zeroed as Adam creates it), so the step after the warm-up is
+    the run's next step; a capture that cannot run raises and leaves the optimizer as the loop keeps it."""
+    import copy
+
+    import pytest
+
+    from ddpm import training_loss
+
+    schedule = Schedule(20)
+    x_all, y_all = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+
+    def fresh():
+        torch.manual_seed(0)
+        model = UNet(UNetConfig(num_classes=10, width=8))
+        ema = copy.deepcopy(model).requires_grad_(False)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        gen = torch.Generator().manual_seed(0)
+        loss = lambda idx: training_loss(model, schedule, x_all[idx], y=y_all[idx], generator=gen)  # noqa: E731
+        return loss, model, ema, opt, gen
+
+    def graphed(capture=False):
+        loss, model, ema, opt, gen = fresh()
+        return fast.GraphedTrainStep(loss, model, ema, opt, gen, 4, 1.0, capture=capture), model, ema, opt
+
+    batches = [torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7]), torch.tensor([7, 0, 3, 1])]
+    (plain, model_a, ema_a, opt_a), (undone, model_b, ema_b, opt_b) = graphed(), graphed()
+    for start in (0, 2):  # from a fresh Adam (no state yet), then from one with a state
+        saved = undone.state()
+        for i in (2, 0, 1):  # a warm-up on other batches and weights
+            undone(batches[i], 5e-3, 0.5)
+        undone.set_state(saved)
+        for i in range(start, start + 2):
+            assert torch.equal(plain(batches[i % 3], 1e-3 * (i + 1), 0.2), undone(batches[i % 3], 1e-3 * (i + 1), 0.2))
+    for a, b in zip([*model_a.parameters(), *ema_a.parameters()], [*model_b.parameters(), *ema_b.parameters()]):
+        assert torch.equal(a, b)
+    assert all(torch.equal(opt_a.state[a][k], opt_b.state[b][k])
+               for a, b in zip(model_a.parameters(), model_b.parameters()) for k in ("step", "exp_avg", "exp_avg_sq"))
+    assert opt_a.state[next(model_a.parameters())]["step"].item() == 4
+
+    loss, model, ema, opt, gen = fresh()
+    with pytest.raises(RuntimeError, match="needs a CUDA device"):
+        fast.GraphedTrainStep(loss, model, ema, opt, gen, 4, 1.0, capture=True)
+    assert opt.param_groups[0]["lr"] == 1e-3 and type(opt.param_groups[0]["lr"]) is float
+    assert opt.param_groups[0]["capturable"] is False
+
+
+def test_train_on_a_cuda_gpu_replays_the_step_from_one_graph(tiny_data, tmp_path, monkeypatch, capsys):
+    """On a CUDA GPU (skipped elsewhere): train.py --fast says it runs the step from one CUDA graph, draws the loop's
+    noise (the same generator state), reaches the loop's weights within float rounding (capturable Adam, cuDNN's
+    atomics), and resumed halfway reaches the uninterrupted run's."""
+    import pytest
+
+    import train
+    from checkpoint import load_checkpoint
+
+    if not torch.cuda.is_available():
+        pytest.skip("a CUDA-graph capture needs a CUDA GPU")
+
+    def run(name, *extra):
+        train.main(["--dataset", "mnist", "--cond", "class", "--width", "8", "--T", "20", "--batch-size", "8",
+                    "--lr", "1e-2", "--warmup", "4", "--no-progress", "--device", "cuda", "--fast",
+                    "--data-dir", str(tiny_data), "--out", str(tmp_path / name), *extra])
+        return load_checkpoint(tmp_path / name / "checkpoint.pt", "ddpm")
+
+    graphed = run("graphed", "--steps", "6")
+    assert "training step: one CUDA graph" in capsys.readouterr().out
+    run("half", "--steps", "3")
+    train.main(["--resume", str(tmp_path / "half" / "checkpoint.pt"), "--steps", "6", "--no-progress",
+                "--device", "cuda"])
+    resumed = load_checkpoint(tmp_path / "half" / "checkpoint.pt", "ddpm")
+    monkeypatch.setattr(train, "why_not_one_graph", lambda *a: "the loop, for this test")
+    loop = run("loop", "--steps", "6")
+    assert "training step: the loop as written (the loop, for this test)" in capsys.readouterr().out
+    for other in (resumed, loop):
+        assert torch.equal(graphed["rng"]["generator"], other["rng"]["generator"])
+        for part in ("model", "ema"):
+            for k, v in graphed[part].items():
+                torch.testing.assert_close(v, other[part][k], rtol=1e-3, atol=1e-4)
+    assert type(graphed["optimizer"]["param_groups"][0]["lr"]) is float

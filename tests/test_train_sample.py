@@ -1,5 +1,6 @@
 """train.py and sample.py end to end on a tiny synthetic dataset (in-process, a few seconds)."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,71 @@ def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
     assert decay[-1] < 1e-6 and train.learning_rate(cosine, 55) == pytest.approx(5e-4)
     with pytest.raises(SystemExit, match="lr-schedule"):
         train.check_config(train.TrainConfig(lr_schedule="linear"))
+
+
+def same_run(a, b):
+    """Two checkpoints of the same run: equal weights, EMA, optimizer state (in the loop's form), generator and step."""
+    for part in ("model", "ema"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
+    for i, state in a["optimizer"]["state"].items():
+        for k, v in state.items():
+            w = b["optimizer"]["state"][i][k]
+            assert torch.equal(v, w) and (v.dtype, v.device) == (w.dtype, w.device), (i, k)
+    assert torch.equal(a["rng"]["generator"], b["rng"]["generator"]) and a["step"] == b["step"]
+
+
+def test_graphed_step_run_eagerly_is_the_loop_and_resumes_exactly(tiny_data, tmp_path, monkeypatch, capsys):
+    """fast.GraphedTrainStep run eagerly (what a CPU can run of the step train.py --fast replays from one CUDA
+    graph): the loop's weights, EMA, optimizer state, generator and losses bit for bit, for --cond class and none;
+    its checkpoints are the loop's (a float learning rate, capturable off), and a resumed run continues exactly,
+    with the graphed step or with the loop."""
+    def run(out, graphed, *extra):
+        with monkeypatch.context() as m:
+            if graphed:  # as on one CUDA GPU, but eager: capture needs CUDA
+                m.setattr(train, "why_not_one_graph", lambda *a: None)
+            return run_train(tiny_data, out, "--fast", *extra)
+
+    def resume(out, graphed):
+        with monkeypatch.context() as m:
+            if graphed:
+                m.setattr(train, "why_not_one_graph", lambda *a: None)
+            train.main(["--resume", str(out / "checkpoint.pt"), "--steps", "6", "--no-progress", "--device", "cpu"])
+        return load_checkpoint(out / "checkpoint.pt", "ddpm")
+
+    graphed_runs = {}
+    for cond, steps in (("class", "6"), ("none", "3")):
+        loop = run(tmp_path / cond / "loop", False, "--cond", cond, "--steps", steps)
+        graphed = run(tmp_path / cond / "graphed", True, "--cond", cond, "--steps", steps)
+        assert "training step: GraphedTrainStep, run eagerly" in capsys.readouterr().out
+        same_run(loop, graphed)
+        group = graphed["optimizer"]["param_groups"][0]
+        assert type(group["lr"]) is float and group["capturable"] is False
+        assert graphed["optimizer"]["state"][0]["step"].device.type == "cpu"
+        losses = [[ln.split(",")[1] for ln in (tmp_path / cond / name / "log.csv").read_text().splitlines()]
+                  for name in ("loop", "graphed")]
+        assert losses[0] == losses[1] and len(losses[0]) == int(steps) + 1
+        graphed_runs[cond] = graphed
+    run(tmp_path / "part", True, "--steps", "3")
+    shutil.copytree(tmp_path / "part", tmp_path / "part_loop")
+    same_run(graphed_runs["class"], resume(tmp_path / "part", True))  # resumed with the graphed step
+    same_run(graphed_runs["class"], resume(tmp_path / "part_loop", False))  # resumed with the loop as written
+
+
+def test_fast_training_on_the_cpu_runs_the_loop_as_written(tiny_data, tmp_path, monkeypatch, capsys):
+    """train.py --fast on a CPU never builds the graphed step and says so; where a capture fails, the run says why
+    in one line and trains with the loop as written, to the loop's weights."""
+    import fast
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("capture refused")
+
+    monkeypatch.setattr(fast, "GraphedTrainStep", refuse)
+    plain = run_train(tiny_data, tmp_path / "plain", "--fast", "--steps", "2")
+    assert "training step: the loop as written (one CUDA graph needs a CUDA GPU)" in capsys.readouterr().out
+    monkeypatch.setattr(train, "why_not_one_graph", lambda *a: None)
+    failed = run_train(tiny_data, tmp_path / "failed", "--fast", "--steps", "2")
+    out = capsys.readouterr().out
+    assert "training step: the loop as written (the CUDA-graph capture failed: RuntimeError: capture refused)" in out
+    same_run(plain, failed)
