@@ -1,6 +1,7 @@
 """The speedrun: train the class-conditional MNIST DDPM from scratch with the fast path (train.py --fast), then check
 it against the project's bar: at least 95% of 1000 samples at guidance w = 2 classified as the digit asked for by the
-project's classifier (sample.py --fast --classifier). Wall time counts from process start, imports included.
+project's classifier (sample.py --fast --classifier). Wall time counts from process start, imports included; the
+training loop alone is reported beside it, and the judging is timed apart.
 
     python experiments/speedrun.py                       # the 2-core CPU: 1200 steps of batch 128, about 10 min
     python experiments/speedrun.py --device cuda         # one GPU (docs/benchmarks.md has the settings tried)
@@ -75,15 +76,20 @@ def main(argv=None):
         train_args.append("--compile")
     train.main(train_args)
     trained = time.time() - START
+    # the training loop alone (as airbench reports it): train.py's clock, started at its first step, in its log
+    with open(out / "log.csv") as f:
+        loop = float(f.read().split()[-1].split(",")[2])
     t0 = time.time()
     sample.main(["--checkpoint", str(out / "checkpoint.pt"), "--n", str(args.n), "--guidance", "2", "--fast",
                  "--seed", str(args.seed), "--device", args.device, "--classifier", str(CLASSIFIERS["mnist"]),
                  "--out", str(out / "samples_w2"), *(["--no-progress"] if args.no_progress else [])])
     share = read_json(out / "samples_w2.json", keys=("share_classified_as_asked",))["share_classified_as_asked"]
-    report = {"settings": vars(args), "train_wall_s_from_process_start": trained, "sample_wall_s": time.time() - t0,
+    report = {"settings": vars(args), "train_wall_s_from_process_start": trained, "train_loop_s": loop,
+              "start_up_s": trained - loop, "sample_wall_s": time.time() - t0,
               "classified_as_asked": share, "bar": BAR, "passed": share >= BAR}
     write_json(out / "speedrun.json", report)
-    print(f"speedrun: trained in {trained:.0f} s from process start; {100 * share:.1f}% of {args.n} samples at w = 2 "
+    print(f"speedrun: trained in {trained:.0f} s from process start ({loop:.0f} s of them the training loop); "
+          f"{100 * share:.1f}% of {args.n} samples at w = 2 "
           f"classified as asked: {'passes' if share >= BAR else 'misses'} the {100 * BAR:.0f}% bar")
     return report
 
