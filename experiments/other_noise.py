@@ -33,8 +33,8 @@ and its own file in --out/conditions/, written atomically as it finishes: --resu
 chunks (a last partial chunk is run again at its new size).
 
     python experiments/other_noise.py --n 8             # every condition, 8 digits: about 4 min on the 2-core CPU
-    python experiments/other_noise.py --n 256 --out results/other_noise_mnist_n256    # about 10-20 min
-    python experiments/other_noise.py --n 500 --resume --out results/other_noise_mnist_n256   # grown to 500
+    python experiments/other_noise.py --n 500 --out results/other_noise_mnist     # about an hour
+    python experiments/other_noise.py --dataset fashion --n 100 --out results/other_noise_fashion
 
 What to see: the blind row of the figure looks like the oracle row for every noise; in the bar chart the blind bar
 stands beside the oracle's and above the classical one for Poisson, impulse and clipped noise; the confusion matrix
@@ -434,8 +434,11 @@ def draw_examples(path, examples, summaries):
             if r == 0:
                 ax.set_title(col, fontsize=8)
             if c == 0:
-                ax.set_ylabel(cond.replace("_", " "), fontsize=6, rotation=0, ha="right", va="center")
+                kind, _, level = cond.rpartition("_")  # "random_impulse_0.1" -> "random impulse" over "0.1"
+                label = f"{kind.replace('_', ' ')}\n{level}" if kind else cond
+                ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.2)
+    fig.subplots_adjust(left=0.2)  # room for the row labels, which tight_layout does not count beside images
     write_figure(fig, path)
 
 
