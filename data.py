@@ -204,8 +204,9 @@ def load_dataset(dataset, split="train", data_dir=None, limit=None):
 
 
 def to_unit_range(images):
-    """uint8 pixels (N, C, H, W) -> float32 in [-1, 1]: p / 127.5 - 1."""
-    return torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0)
+    """uint8 pixels (N, C, H, W) -> float32 in [-1, 1]: p / 127.5 - 1. In torch, in place on the float copy: the same
+    float32 values as NumPy's, in a fraction of the time (it is most of the start-up of a short training run)."""
+    return torch.tensor(images).float().div_(127.5).sub_(1.0)
 
 
 def read_idx_dataset(folder, split):

@@ -113,3 +113,11 @@ def test_corruptions():
         corruptions.remove_pixels(x0, 1.5)
     with pytest.raises(ValueError):
         corruptions.gaussian_noise(x0, -0.1)
+
+
+def test_to_unit_range_maps_every_level_as_the_formula_does():
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16)
+    got = data.to_unit_range(levels)
+    want = torch.from_numpy(levels.astype(np.float32) / np.float32(127.5) - np.float32(1.0))
+    assert got.dtype == torch.float32 and torch.equal(got, want)
+    assert got.min() == -1.0 and got.max() == 1.0
