@@ -485,7 +485,7 @@ def main(argv=None):
     ap.add_argument("--noise-type", choices=NOISE_CHOICES, default="auto",
                     help="auto: find the noise's type and level in each image (restore.detect) and restore it the "
                     "matching way; gaussian: the white-Gaussian denoiser alone (with --sigma: exactly this script's "
-                    "known-sigma denoising, as before it told noises apart); poisson: photon counts (P from "
+                    "known-sigma white-Gaussian denoising); poisson: photon counts (P from "
                     "--peak or the image's count lattice); impulse: the hit pixels found and filled in "
                     "(default: auto)")
     ap.add_argument("--sigma", type=cli.ratio, default=None,
