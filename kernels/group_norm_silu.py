@@ -164,6 +164,18 @@ if triton is not None:
         return xhat, g * s * (1.0 + y * (1.0 - s))
 
     @triton.jit
+    def _load_grad_y(x_ptr, add_ptr, g_ptr, b, c, p, c_end, HW, x_sb, x_sc, x_sp, g_sb, g_sc, g_sp, add_sb, add_sc,
+                     mean, rstd, w, bias, HAS_ADD: tl.constexpr):
+        """_grad_y on the tile of channels c and pixels p: v recomputed from x (and add), g loaded by its own strides.
+        Returns (xhat, gy, mask)."""
+        offs, mask = _tile(b, c, p, c_end, HW, x_sb, x_sc, x_sp)
+        v = _load_v(x_ptr, add_ptr, b, c, c_end, offs, mask, add_sb, add_sc, HAS_ADD)
+        g_offs, _ = _tile(b, c, p, c_end, HW, g_sb, g_sc, g_sp)
+        g = tl.load(g_ptr + g_offs, mask=mask, other=0.0).to(tl.float32)  # 0 where masked: gy is 0 there
+        xhat, gy = _grad_y(v, g, mask, mean, rstd, w, bias)
+        return xhat, gy, mask
+
+    @triton.jit
     def _group_norm_silu_bwd(
         x_ptr,  # x, as in the forward, strides (x_sb, x_sc, x_sp)
         add_ptr,  # add, as in the forward (read only when HAS_ADD)
@@ -201,13 +213,10 @@ if triton is not None:
         if ONE_PASS:
             c = c0 + cs
             c_ok = c < c_end
-            offs, mask = _tile(b, c, ps, c_end, HW, x_sb, x_sc, x_sp)
-            v = _load_v(x_ptr, add_ptr, b, c, c_end, offs, mask, add_sb, add_sc, HAS_ADD)
-            g_offs, _ = _tile(b, c, ps, c_end, HW, g_sb, g_sc, g_sp)
-            g = tl.load(g_ptr + g_offs, mask=mask, other=0.0).to(tl.float32)  # 0 where masked: gy is 0 there
             w = tl.load(w_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
             bias = tl.load(bias_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
-            xhat, gy = _grad_y(v, g, mask, mean, rstd, w, bias)
+            xhat, gy, mask = _load_grad_y(x_ptr, add_ptr, g_ptr, b, c, ps, c_end, HW, x_sb, x_sc, x_sp, g_sb, g_sc,
+                                          g_sp, add_sb, add_sc, mean, rstd, w, bias, HAS_ADD)
             sum_gy = tl.sum(gy, axis=0)  # (BLOCK_C,) per channel
             sum_gy_xhat = tl.sum(gy * xhat, axis=0)
             tl.store(gb_ptr + b * C + c, sum_gy, mask=c_ok)
@@ -232,11 +241,8 @@ if triton is not None:
                 sum_gy = tl.zeros([BLOCK_C], dtype=tl.float32)
                 sum_gy_xhat = tl.zeros([BLOCK_C], dtype=tl.float32)
                 for p_start in range(0, HW, BLOCK_P):
-                    offs, mask = _tile(b, c, p_start + ps, c_end, HW, x_sb, x_sc, x_sp)
-                    v = _load_v(x_ptr, add_ptr, b, c, c_end, offs, mask, add_sb, add_sc, HAS_ADD)
-                    g_offs, _ = _tile(b, c, p_start + ps, c_end, HW, g_sb, g_sc, g_sp)
-                    g = tl.load(g_ptr + g_offs, mask=mask, other=0.0).to(tl.float32)
-                    xhat, gy = _grad_y(v, g, mask, mean, rstd, w, bias)
+                    xhat, gy, mask = _load_grad_y(x_ptr, add_ptr, g_ptr, b, c, p_start + ps, c_end, HW, x_sb, x_sc,
+                                                  x_sp, g_sb, g_sc, g_sp, add_sb, add_sc, mean, rstd, w, bias, HAS_ADD)
                     sum_gy += tl.sum(gy, axis=0)
                     sum_gy_xhat += tl.sum(gy * xhat, axis=0)
                 tl.store(gb_ptr + b * C + c, sum_gy, mask=c_ok)
@@ -253,11 +259,8 @@ if triton is not None:
                 bias = tl.load(bias_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
                 sum_gv = tl.zeros([BLOCK_C], dtype=tl.float32)
                 for p_start in range(0, HW, BLOCK_P):
-                    offs, mask = _tile(b, c, p_start + ps, c_end, HW, x_sb, x_sc, x_sp)
-                    v = _load_v(x_ptr, add_ptr, b, c, c_end, offs, mask, add_sb, add_sc, HAS_ADD)
-                    g_offs, _ = _tile(b, c, p_start + ps, c_end, HW, g_sb, g_sc, g_sp)
-                    g = tl.load(g_ptr + g_offs, mask=mask, other=0.0).to(tl.float32)
-                    xhat, gy = _grad_y(v, g, mask, mean, rstd, w, bias)
+                    xhat, gy, mask = _load_grad_y(x_ptr, add_ptr, g_ptr, b, c, p_start + ps, c_end, HW, x_sb, x_sc,
+                                                  x_sp, g_sb, g_sc, g_sp, add_sb, add_sc, mean, rstd, w, bias, HAS_ADD)
                     gv = tl.where(mask, rstd * (gy * w[None, :] - m1 - xhat * m2), 0.0)
                     gx_offs, _ = _tile(b, c, p_start + ps, c_end, HW, gx_sb, gx_sc, gx_sp)
                     tl.store(gx_ptr + gx_offs, gv.to(gx_ptr.dtype.element_ty), mask=mask)
