@@ -351,7 +351,9 @@ def image_features(y):
         smooth    the same share among the bright pixels (median >= 0) alone: a clean stroke is mostly flat, a stroke
                   counted in photons is not
         salt      share of white pixels (at 1) whose median is black (-1): salt on the background, which Poisson
-                  noise cannot put there (a black pixel counts no photons)"""
+                  noise cannot put there (a black pixel counts no photons)
+        peak, lattice  the count lattice's peak P and the share of positive pixels on it (`lattice`)"""
+    peak, share = lattice(y)
     m = median3(y)
     r = y - m
     ext = is_extreme(y)
@@ -366,7 +368,8 @@ def image_features(y):
         "flat": (r == 0).flatten(1).float().mean(1),
         "smooth": ((r == 0) & bright).flatten(1).float().sum(1) / bright.flatten(1).float().sum(1).clamp(min=1),
         "salt": ((y > 1 - 1e-6) & (m < -1 + 1e-6)).flatten(1).float().mean(1),
-        "lattice": lattice(y)[1],
+        "peak": peak,
+        "lattice": share,
     }
 
 
@@ -471,7 +474,7 @@ def detect(y, model=None, schedule=None):
     fit_noise_curve around its posterior mean); without it, the median-residual ones. y: (N, C, H, W)."""
     y = denoise.check_images(y, y.shape[1] if torch.is_tensor(y) and y.dim() == 4 else 1)
     f = image_features(y)
-    peaks, share = lattice(y)
+    peaks, share = f["peak"], f["lattice"]
     out = []
     for i in range(y.shape[0]):
         yi = y[i: i + 1]
